@@ -1,0 +1,40 @@
+# The commands the README gives. Each sets up what it needs first.
+.PHONY: setup demo test lint format services run worker beat simulator
+
+PY := .venv/bin/python
+
+setup:
+	bash scripts/bootstrap.sh
+
+demo: setup
+	$(PY) manage.py demo
+
+# The whole suite against the real PostgreSQL and Redis, then the static checks.
+test: setup
+	$(PY) manage.py makemigrations --check --dry-run
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/pytest
+
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format:
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+
+services:
+	bash scripts/services.sh
+
+run: setup
+	.venv/bin/gunicorn config.wsgi --bind 127.0.0.1:8000 --workers 2 --threads 4
+
+worker: setup
+	.venv/bin/celery -A config worker -Q sending,webhooks,periodic,default --loglevel INFO
+
+beat: setup
+	.venv/bin/celery -A config beat --loglevel INFO
+
+simulator: setup
+	$(PY) manage.py graph_simulator

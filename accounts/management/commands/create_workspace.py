@@ -1,0 +1,27 @@
+"""manage.py create_workspace NAME --owner USERNAME [--password PW]"""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.services import WorkspaceError, workspace_create
+
+
+class Command(BaseCommand):
+    help = "Creates a workspace and its owner (the user is created when missing)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("name")
+        parser.add_argument("--owner", required=True, help="username of the owner")
+        parser.add_argument("--password", help="password for a new owner (or to reset it)")
+
+    def handle(self, *args, name, owner, password, **options):
+        try:
+            workspace, created = workspace_create(
+                name=name, owner_username=owner, password=password
+            )
+        except WorkspaceError as error:
+            raise CommandError(str(error)) from None
+        who = "new user" if created else "existing user"
+        self.stdout.write(
+            f"workspace {workspace.name!r} (id {workspace.pk}, slug {workspace.slug}) "
+            f"owned by {who} {owner!r}"
+        )

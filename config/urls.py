@@ -1,0 +1,26 @@
+"""URL map: admin, REST API under /api/, webhooks, health."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+
+from accounts import api as accounts_api
+from config.health import healthz
+
+api_patterns = [
+    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("workspaces/", accounts_api.WorkspaceList.as_view(), name="workspace-list"),
+    path("workspaces/<int:pk>/", accounts_api.WorkspaceDetail.as_view(), name="workspace-detail"),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include(api_patterns)),
+    path("healthz", healthz, name="healthz"),
+]
+
+admin.site.site_header = "WhatsApp campaigns"
+admin.site.site_title = "WhatsApp campaigns"

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Prepares a checkout to run: virtualenv with the locked packages, PostgreSQL and
+# Redis reachable (started when missing), database created and migrated.
+# Safe to run again: each step does nothing when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+find_python() {
+    for candidate in "${PYTHON:-}" python3.13 python3.12 python3.11 python3; do
+        [ -n "$candidate" ] || continue
+        if command -v "$candidate" >/dev/null 2>&1 &&
+            "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            echo "$candidate"
+            return
+        fi
+    done
+    echo "Python 3.11 or newer is required (set PYTHON=/path/to/python3.11)" >&2
+    exit 1
+}
+
+# --- virtualenv -------------------------------------------------------------
+if [ ! -x .venv/bin/python ]; then
+    log "creating virtualenv .venv"
+    "$(find_python)" -m venv .venv
+fi
+stamp=.venv/.installed
+want="$(cat pyproject.toml requirements.lock | sha256sum | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    log "installing packages (pinned by requirements.lock)"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+    echo "$want" >"$stamp"
+fi
+
+# --- services ---------------------------------------------------------------
+scripts/services.sh
+
+# --- database ---------------------------------------------------------------
+.venv/bin/python scripts/createdb.py
+log "migrating"
+.venv/bin/python manage.py migrate --no-input -v 0

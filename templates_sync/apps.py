@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TemplatesSyncConfig(AppConfig):
+    name = "templates_sync"
+    verbose_name = "Message templates"

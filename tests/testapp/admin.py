@@ -1,0 +1,10 @@
+from django.contrib import admin
+
+from accounts.tenancy import WorkspaceScopedAdmin
+from tests.testapp.models import Gadget
+
+
+@admin.register(Gadget)
+class GadgetAdmin(WorkspaceScopedAdmin):
+    list_display = ["name", "workspace"]
+    fields = ["workspace", "name", "api_key"]
