@@ -29,7 +29,9 @@ stamp=.venv/.installed
 want="$(cat pyproject.toml requirements.lock | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     log "installing packages (pinned by requirements.lock)"
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+    .venv/bin/python scripts/requirements.py --dev >.venv/requirements.txt
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check \
+        -c requirements.lock -r .venv/requirements.txt
     echo "$want" >"$stamp"
 fi
 

@@ -92,7 +92,8 @@ ensure() { # name host port start-function compose-service
         wait_for "$name" "$host" "$port"
     elif docker_engine; then
         log "starting $name with docker compose"
-        docker compose up -d "$service"
+        # Local development database: the default DATABASE_URL's user, no password.
+        POSTGRES_USER=postgres POSTGRES_HOST_AUTH_METHOD=trust docker compose up -d "$service"
         wait_for "$name" "$host" "$port"
     else
         echo "$name is not running at $host:$port and could not be started:" \
