@@ -6,6 +6,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Membership, Role, Workspace
 from config.redis import get_redis
+from messaging.simulator.testing import SimulatorControl, SimulatorProcess
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -66,3 +67,19 @@ def api():
         return client
 
     return make
+
+
+@pytest.fixture(scope="session")
+def simulator():
+    """The Graph API simulator in a child process shared by the session; use ``sim``."""
+    with SimulatorProcess("--random-seed", "7") as process:
+        yield process
+
+
+@pytest.fixture
+def sim(simulator, settings) -> SimulatorControl:
+    """The session's simulator, reset before and after the test, and the product pointed at it."""
+    simulator.control.reset()
+    settings.WHATSAPP_GRAPH_URL = simulator.base_url
+    yield simulator.control
+    simulator.control.reset()

@@ -1,0 +1,544 @@
+"""HTTP client for the WhatsApp Cloud (Graph) API: the only code that talks to Meta."""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
+from urllib3.util.retry import Retry
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_GRAPH_URL = "https://graph.facebook.com"
+DEFAULT_GRAPH_VERSION = "v23.0"
+
+# Meta caps biz_opaque_callback_data at 512 characters; longer values are refused.
+MAX_CALLBACK_DATA = 512
+
+PHONE_NUMBER_FIELDS = (
+    "id,display_phone_number,verified_name,quality_rating,code_verification_status,"
+    "name_status,throughput{level},messaging_limit_tier,platform_type,status"
+)
+TEMPLATE_FIELDS = "id,name,language,status,category,parameter_format,components"
+# A runaway paging loop (a server repeating its cursor) must end; no WABA has this many pages.
+_MAX_PAGES = 10_000
+
+
+class ErrorClass(enum.StrEnum):
+    """What the sender does about a failed call (graph-api.md, "Errors")."""
+
+    THROTTLE = "throttle"
+    RECIPIENT_THROTTLE = "recipient_throttle"
+    QUALITY = "quality"
+    TRANSIENT = "transient"
+    AUTH = "auth"
+    TEMPLATE = "template"
+    RECIPIENT = "recipient"
+    UNKNOWN = "unknown"
+
+
+# The one table that classifies Graph errors. Change it here and only here.
+ERROR_CODES: Mapping[ErrorClass, frozenset[int]] = {
+    ErrorClass.THROTTLE: frozenset({130429, 80007, 4}),
+    ErrorClass.RECIPIENT_THROTTLE: frozenset({131056}),
+    ErrorClass.QUALITY: frozenset({131048, 131049}),
+    ErrorClass.TRANSIENT: frozenset({1, 2, 131000, 131016, 133004, 131057}),
+    ErrorClass.AUTH: frozenset({0, 3, 10, 190, 368, 131005, 131031}),
+    ErrorClass.TEMPLATE: frozenset({132000, 132001, 132005, 132007, 132012, 132015, 132016}),
+    ErrorClass.RECIPIENT: frozenset(
+        {100, 131008, 131009, 131021, 131026, 131047, 131050, 131051, 131053, 133010, 135000}
+    ),
+}
+# Codes 200-299 are the Graph permission errors, all of them "stop the number".
+AUTH_CODE_RANGE = range(200, 300)
+_CLASS_BY_CODE: dict[int, ErrorClass] = {
+    code: error_class for error_class, codes in ERROR_CODES.items() for code in codes
+}
+
+
+def classify(code: int | None, http_status: int | None) -> ErrorClass:
+    """Return the class of a Graph error from its `error.code` and HTTP status.
+
+    HTTP 429 is a throttle whatever the body says (Meta does not document whether
+    130429 comes as 429 or 400). Otherwise the code decides; without a known code,
+    HTTP 5xx is transient, 401 is auth, and no HTTP status at all (the request never
+    got an answer) is transient.
+    """
+    if http_status == 429:
+        return ErrorClass.THROTTLE
+    if code is not None:
+        known = _CLASS_BY_CODE.get(code)
+        if known is not None:
+            return known
+        if code in AUTH_CODE_RANGE:
+            return ErrorClass.AUTH
+    if http_status is None:
+        return ErrorClass.TRANSIENT if code is None else ErrorClass.UNKNOWN
+    if http_status >= 500:
+        return ErrorClass.TRANSIENT
+    if http_status == 401 and code is None:
+        return ErrorClass.AUTH
+    return ErrorClass.UNKNOWN
+
+
+class GraphError(Exception):
+    """A failed Graph API call: an error answer, or no usable answer at all.
+
+    `outcome_unknown` is True only when Meta may have acted on the request (a POST
+    whose answer was lost: read timeout, connection dropped mid-response); such a
+    request must never be retried automatically.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        subcode: int | None = None,
+        title: str | None = None,
+        details: str | None = None,
+        fbtrace_id: str | None = None,
+        http_status: int | None = None,
+        error_class: ErrorClass | None = None,
+        outcome_unknown: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.subcode = subcode
+        self.title = title
+        self.details = details
+        self.fbtrace_id = fbtrace_id
+        self.http_status = http_status
+        self.error_class = error_class if error_class is not None else classify(code, http_status)
+        self.outcome_unknown = outcome_unknown
+
+    @property
+    def is_throttle(self) -> bool:
+        return self.error_class is ErrorClass.THROTTLE
+
+    @property
+    def retryable(self) -> bool:
+        """True when the request was certainly not accepted and a later retry may succeed."""
+        return (
+            self.error_class in (ErrorClass.THROTTLE, ErrorClass.TRANSIENT)
+            and not self.outcome_unknown
+        )
+
+    def __str__(self) -> str:
+        parts = [f"code={self.code}"]
+        if self.subcode is not None:
+            parts.append(f"subcode={self.subcode}")
+        parts.append(f"http={self.http_status}")
+        parts.append(f"class={self.error_class}")
+        if self.outcome_unknown:
+            parts.append("outcome_unknown")
+        text = f"Graph API error ({', '.join(parts)}): {self.message}"
+        if self.details:
+            text += f" [{self.details}]"
+        return text
+
+    def __repr__(self) -> str:
+        return (
+            f"GraphError(code={self.code!r}, subcode={self.subcode!r}, "
+            f"http_status={self.http_status!r}, error_class={self.error_class.value!r}, "
+            f"outcome_unknown={self.outcome_unknown!r}, message={self.message!r})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """Meta's answer to an accepted send: `message_status` is None when Meta omits it."""
+
+    wamid: str
+    wa_id: str
+    message_status: str | None
+
+
+def _setting(name: str, default: Any) -> Any:
+    # The client also serves scripts and the benchmark, which may run without Django.
+    try:
+        from django.conf import settings
+        from django.core.exceptions import ImproperlyConfigured
+
+        try:
+            return getattr(settings, name, default)
+        except ImproperlyConfigured:
+            return default
+    except ImportError:  # pragma: no cover - Django is a hard dependency of the product
+        return default
+
+
+_session_lock = threading.Lock()
+_session: requests.Session | None = None
+_session_pid: int | None = None
+
+
+def shared_session() -> requests.Session:
+    """Return this process's pooled Session (a forked Celery worker gets its own)."""
+    global _session, _session_pid
+    pid = os.getpid()
+    if _session is not None and _session_pid == pid:
+        return _session
+    with _session_lock:
+        if _session is None or _session_pid != pid:
+            pool_size = int(_setting("GRAPH_POOL_SIZE", 32))
+            session = requests.Session()
+            # No urllib3 retries: a retried POST could send a message twice; the engine
+            # decides about retries from the GraphError it gets.
+            adapter = HTTPAdapter(
+                pool_connections=4,
+                pool_maxsize=pool_size,
+                max_retries=Retry(total=0, read=False, redirect=False, status=False),
+            )
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            _session, _session_pid = session, pid
+    return _session
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when the request certainly never reached the server (no connection made)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError) and exc.args:
+        inner = exc.args[0]
+        if isinstance(inner, MaxRetryError):
+            # NewConnectionError covers refused connections and DNS failures.
+            return isinstance(inner.reason, NewConnectionError | ConnectTimeoutError)
+    return False
+
+
+_TOKEN_QUERY = re.compile(r"(access_token=)[^&\s'\"]+")
+
+
+class GraphClient:
+    """Calls the Graph API with one access token. Every failure raises GraphError."""
+
+    def __init__(
+        self,
+        access_token: str,
+        *,
+        base_url: str | None = None,
+        version: str | None = None,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] | None = None,
+    ) -> None:
+        token = (access_token or "").strip()
+        if not token:
+            raise ValueError("access_token is empty")
+        self._token = token
+        self._auth_header = f"Bearer {token}"
+        base = base_url if base_url is not None else _setting("WHATSAPP_GRAPH_URL", None)
+        self.base_url = (base or DEFAULT_GRAPH_URL).rstrip("/")
+        self.version = (
+            version or _setting("WHATSAPP_GRAPH_VERSION", None) or DEFAULT_GRAPH_VERSION
+        ).strip("/")
+        self._session = session
+        self.timeout = timeout or (
+            float(_setting("GRAPH_CONNECT_TIMEOUT", 5.0)),
+            float(_setting("GRAPH_READ_TIMEOUT", 20.0)),
+        )
+        origin = urlsplit(self.base_url)
+        self._origin = (origin.scheme, origin.netloc)
+
+    def __repr__(self) -> str:
+        return f"GraphClient(base_url={self.base_url!r}, version={self.version!r}, token=***)"
+
+    # -- sends ---------------------------------------------------------------------------
+
+    def send_template(
+        self,
+        *,
+        phone_number_id: str,
+        to: str,
+        name: str,
+        language: str,
+        components: Sequence[Mapping[str, Any]] = (),
+        callback_data: str | None = None,
+    ) -> SendResult:
+        """Send a template message; `components` are Graph's header/body/button objects."""
+        template: dict[str, Any] = {
+            "name": name,
+            "language": {"code": language, "policy": "deterministic"},
+        }
+        if components:
+            template["components"] = [dict(c) for c in components]
+        body: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": to,
+            "type": "template",
+            "template": template,
+        }
+        if callback_data is not None:
+            body["biz_opaque_callback_data"] = _check_callback_data(callback_data)
+        return self._send(phone_number_id, body)
+
+    def send_text(
+        self,
+        *,
+        phone_number_id: str,
+        to: str,
+        body: str,
+        preview_url: bool = False,
+        reply_to: str | None = None,
+    ) -> SendResult:
+        """Send a free-form text (valid only inside the 24 h customer-service window)."""
+        payload: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": to,
+            "type": "text",
+            "text": {"body": body, "preview_url": preview_url},
+        }
+        if reply_to:
+            payload["context"] = {"message_id": reply_to}
+        return self._send(phone_number_id, payload)
+
+    def mark_read(self, *, phone_number_id: str, message_id: str) -> None:
+        """Mark an inbound message as read."""
+        self.request(
+            "POST",
+            f"{phone_number_id}/messages",
+            json={"messaging_product": "whatsapp", "status": "read", "message_id": message_id},
+        )
+
+    def _send(self, phone_number_id: str, body: dict[str, Any]) -> SendResult:
+        data = self.request("POST", f"{phone_number_id}/messages", json=body)
+        try:
+            message = data["messages"][0]
+            contacts = data.get("contacts") or [{}]
+            return SendResult(
+                wamid=str(message["id"]),
+                wa_id=str(contacts[0].get("wa_id") or body["to"]),
+                message_status=message.get("message_status"),
+            )
+        except (KeyError, IndexError, TypeError, AttributeError):
+            # A 2xx without a message id: Meta may well have accepted it.
+            raise GraphError(
+                "send answer has no message id",
+                http_status=200,
+                error_class=ErrorClass.UNKNOWN,
+                outcome_unknown=True,
+            ) from None
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get_phone_number(self, phone_number_id: str) -> dict[str, Any]:
+        """Return the phone number's fields (graph-api.md, "Phone number info")."""
+        return self.request("GET", phone_number_id, params={"fields": PHONE_NUMBER_FIELDS})
+
+    def list_phone_numbers(self, waba_id: str) -> Iterator[dict[str, Any]]:
+        """Yield every phone number of the WABA, following paging."""
+        return self._paginate(
+            f"{waba_id}/phone_numbers", {"fields": PHONE_NUMBER_FIELDS, "limit": 100}
+        )
+
+    def list_templates(
+        self, waba_id: str, *, limit: int = 100, **filters: str
+    ) -> Iterator[dict[str, Any]]:
+        """Yield the WABA's templates, following paging; filters: name, status, category,
+        language."""
+        params: dict[str, Any] = {"fields": TEMPLATE_FIELDS, "limit": limit}
+        params.update({k: v for k, v in filters.items() if v is not None})
+        return self._paginate(f"{waba_id}/message_templates", params)
+
+    def _paginate(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        url = self._url(path)
+        page_params: dict[str, Any] | None = dict(params)
+        seen_after: set[str] = set()
+        for _ in range(_MAX_PAGES):
+            data = self._call("GET", url, params=page_params, json=None, log_path=path)
+            items = data.get("data") or []
+            yield from items
+            paging = data.get("paging") or {}
+            after = (paging.get("cursors") or {}).get("after")
+            next_url = paging.get("next")
+            if next_url and self._same_origin(next_url):
+                # Meta's next links may carry access_token: drop it, the header has it.
+                url, page_params = _strip_token(next_url), None
+            elif after and (next_url or len(items) >= int(params.get("limit", 25))):
+                # No usable next link: continue from the cursor on our own origin.
+                url, page_params = self._url(path), {**params, "after": after}
+            else:
+                return
+            if after:
+                if after in seen_after:
+                    return
+                seen_after.add(after)
+        logger.warning("graph paging stopped after %d pages: %s", _MAX_PAGES, path)
+
+    # -- transport -----------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> dict[str, Any]:
+        """Call `/{version}/{path}` and return the JSON body; raise GraphError otherwise."""
+        return self._call(method.upper(), self._url(path), params=params, json=json, log_path=path)
+
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}/{self.version}/{path.lstrip('/')}"
+
+    def _same_origin(self, url: str) -> bool:
+        # Never send the bearer token to a host other than the configured one.
+        parts = urlsplit(url)
+        return (parts.scheme, parts.netloc) == self._origin
+
+    def _scrub(self, text: str) -> str:
+        return _TOKEN_QUERY.sub(r"\1***", text.replace(self._token, "***"))
+
+    def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        log_path: str,
+    ) -> dict[str, Any]:
+        session = self._session or shared_session()
+        # Only a POST changes anything at Meta; a lost GET answer is simply a failure.
+        may_act = method not in ("GET", "HEAD")
+        started = time.monotonic()
+        try:
+            response = session.request(
+                method,
+                url,
+                params=params,
+                json=json,
+                headers={"Authorization": self._auth_header, "Accept": "application/json"},
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+        except (
+            requests.exceptions.InvalidURL,
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,
+            requests.exceptions.InvalidHeader,
+        ):
+            raise  # configuration bugs, not Graph failures
+        except requests.RequestException as exc:
+            elapsed_ms = (time.monotonic() - started) * 1000
+            never_sent = _never_sent(exc)
+            reason = type(exc).__name__
+            inner = exc.args[0] if exc.args else None
+            if isinstance(inner, MaxRetryError) and inner.reason is not None:
+                reason = f"{reason}: {type(inner.reason).__name__}"
+            elif inner is not None and not isinstance(inner, str):
+                reason = f"{reason}: {type(inner).__name__}"
+            logger.warning(
+                "graph %s %s failed after %.0f ms: %s", method, log_path, elapsed_ms, reason
+            )
+            raise GraphError(
+                self._scrub(f"network error: {reason}"),
+                error_class=ErrorClass.TRANSIENT,
+                outcome_unknown=may_act and not never_sent,
+            ) from None
+
+        elapsed_ms = (time.monotonic() - started) * 1000
+        status = response.status_code
+        if 200 <= status < 300:
+            try:
+                data = response.json()
+            except ValueError:
+                data = None
+            if not isinstance(data, dict):
+                logger.warning(
+                    "graph %s %s -> %d non-JSON body (%.0f ms)",
+                    method,
+                    log_path,
+                    status,
+                    elapsed_ms,
+                )
+                raise GraphError(
+                    "success answer is not a JSON object",
+                    http_status=status,
+                    error_class=ErrorClass.UNKNOWN,
+                    outcome_unknown=may_act,
+                )
+            logger.debug("graph %s %s -> %d (%.0f ms)", method, log_path, status, elapsed_ms)
+            return data
+
+        error = self._error_from_response(response)
+        logger.info(
+            "graph %s %s -> %d code=%s class=%s (%.0f ms)",
+            method,
+            log_path,
+            status,
+            error.code,
+            error.error_class,
+            elapsed_ms,
+        )
+        raise error
+
+    def _error_from_response(self, response: requests.Response) -> GraphError:
+        status = response.status_code
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        err = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(err, dict):
+            text = response.reason or "error"
+            return GraphError(self._scrub(f"HTTP {status}: {text}"), http_status=status)
+        details = None
+        error_data = err.get("error_data")
+        if isinstance(error_data, str):
+            # Meta sometimes sends error_data as a JSON-encoded string.
+            try:
+                error_data = json.loads(error_data)
+            except ValueError:
+                details = error_data
+        if isinstance(error_data, dict):
+            details = error_data.get("details")
+        code = _as_int(err.get("code"))
+        return GraphError(
+            self._scrub(str(err.get("message") or f"HTTP {status}")),
+            code=code,
+            subcode=_as_int(err.get("error_subcode")),
+            title=err.get("error_user_title") or err.get("type"),
+            details=self._scrub(str(details)) if details is not None else None,
+            fbtrace_id=err.get("fbtrace_id"),
+            http_status=status,
+        )
+
+
+def _as_int(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_callback_data(value: str) -> str:
+    if len(value) > MAX_CALLBACK_DATA:
+        raise ValueError(f"callback_data longer than {MAX_CALLBACK_DATA} characters")
+    return value
+
+
+def _strip_token(url: str) -> str:
+    parts = urlsplit(url)
+    query = [
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "access_token"
+    ]
+    return urlunsplit(parts._replace(query=urlencode(query)))
