@@ -14,6 +14,8 @@ api_patterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("workspaces/", accounts_api.WorkspaceList.as_view(), name="workspace-list"),
     path("workspaces/<int:pk>/", accounts_api.WorkspaceDetail.as_view(), name="workspace-detail"),
+    path("", include("numbers.urls")),
+    path("", include("templates_sync.urls")),
 ]
 
 urlpatterns = [

@@ -1,0 +1,323 @@
+"""Adding, testing, updating and deleting WhatsApp numbers (each write checks with Meta first)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Final
+
+from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
+from django.utils import timezone
+
+from accounts.models import Workspace
+from messaging.graph import ErrorClass, GraphClient, GraphError
+from numbers.models import Number, NumberStatus
+from numbers.selectors import number_in_use_reason
+
+logger = logging.getLogger(__name__)
+
+
+class NumberError(Exception):
+    """A refused number operation; ``field`` names the input at fault (None: the whole request)."""
+
+    def __init__(self, message: str, *, field: str | None = None, code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.code = code
+
+
+class NumberConnectionError(NumberError):
+    """Meta refused the test connection (bad token, unknown id, id not in the WABA, ...)."""
+
+
+class NumberExistsError(NumberError):
+    """The workspace already has this phone-number id."""
+
+
+class NumberInUseError(NumberError):
+    """The number cannot be deleted: campaigns use it."""
+
+
+# Meta's own "blocked" codes: 368 temporarily blocked for policy, 131031 account locked.
+_BLOCKED_CODES = frozenset({368, 131031})
+# Meta's statuses of a phone number (GET /{id} "status") that stop all sending.
+_META_BLOCKED = frozenset({"BANNED", "RESTRICTED"})
+_META_DISCONNECTED = frozenset({"DISCONNECTED", "DELETED", "MIGRATED", "PENDING", "UNVERIFIED"})
+
+# Fields the connection test writes; a concurrent label or token edit is never overwritten.
+_REPORTED_FIELDS: Final = [
+    "display_phone_number",
+    "verified_name",
+    "quality_rating",
+    "messaging_limit_tier",
+    "throughput_level",
+    "name_status",
+    "platform_type",
+    "meta_status",
+    "is_on_biz_app",
+    "max_mps",
+    "status",
+    "last_checked_at",
+    "last_error",
+    "last_error_code",
+]
+
+
+@dataclass(frozen=True)
+class NumberProbe:
+    """What a successful connection test learnt: the trimmed inputs and Meta's fields."""
+
+    phone_number_id: str
+    waba_id: str
+    access_token: str
+    info: dict[str, Any]
+
+
+def describe_graph_error(error: GraphError) -> str:
+    """Meta's answer in one line for a person: its message and code."""
+    if error.code is None:
+        return f"could not reach the Graph API: {error.message}"
+    code = f"code {error.code}" + (f", subcode {error.subcode}" if error.subcode else "")
+    text = f"Meta answered: {error.message} ({code})"
+    if error.details:
+        text += f": {error.details}"
+    return text
+
+
+def status_for_error(error: GraphError) -> NumberStatus | None:
+    """The number status a Graph error implies, or None when it says nothing about the number."""
+    if error.code == 190:
+        return NumberStatus.TOKEN_EXPIRED
+    if error.code in _BLOCKED_CODES:
+        return NumberStatus.BLOCKED
+    if error.error_class is ErrorClass.AUTH:
+        return NumberStatus.DISCONNECTED
+    if error.code == 100 and error.subcode == 33:
+        # "Object does not exist or missing permissions": the number left this token's reach.
+        return NumberStatus.DISCONNECTED
+    return None
+
+
+def _status_from_meta(meta_status: str) -> NumberStatus:
+    if meta_status.upper() in _META_BLOCKED:
+        return NumberStatus.BLOCKED
+    if meta_status.upper() in _META_DISCONNECTED:
+        return NumberStatus.DISCONNECTED
+    return NumberStatus.ACTIVE
+
+
+def _field_for(error: GraphError, id_field: str) -> str | None:
+    if error.code == 190 or error.error_class is ErrorClass.AUTH:
+        return "access_token"
+    if error.code == 100:
+        return id_field
+    return None
+
+
+def number_probe(*, phone_number_id: str, waba_id: str, access_token: str) -> NumberProbe:
+    """Test a connection without saving anything.
+
+    GETs the phone number's fields, then checks that it is one of the WABA's numbers.
+    Raises NumberConnectionError with Meta's message and the field at fault.
+    """
+    phone_number_id, waba_id, token = phone_number_id.strip(), waba_id.strip(), access_token.strip()
+    if not token:
+        raise NumberConnectionError("an access token is required", field="access_token")
+    client = GraphClient(token)
+    try:
+        info = client.get_phone_number(phone_number_id)
+    except GraphError as error:
+        raise NumberConnectionError(
+            describe_graph_error(error),
+            field=_field_for(error, "phone_number_id"),
+            code=error.code,
+        ) from error
+    try:
+        waba_numbers = {str(item.get("id")) for item in client.list_phone_numbers(waba_id)}
+    except GraphError as error:
+        raise NumberConnectionError(
+            describe_graph_error(error), field=_field_for(error, "waba_id"), code=error.code
+        ) from error
+    if phone_number_id not in waba_numbers:
+        raise NumberConnectionError(
+            f"phone number {phone_number_id} is not one of the numbers of WhatsApp Business "
+            f"Account {waba_id}",
+            field="phone_number_id",
+        )
+    return NumberProbe(phone_number_id, waba_id, token, info)
+
+
+def _apply_info(number: Number, info: dict[str, Any]) -> None:
+    throughput = info.get("throughput")
+    number.display_phone_number = str(info.get("display_phone_number") or "")
+    number.verified_name = str(info.get("verified_name") or "")
+    number.quality_rating = str(info.get("quality_rating") or "")
+    number.messaging_limit_tier = str(info.get("messaging_limit_tier") or "")
+    number.throughput_level = str(
+        (throughput.get("level") if isinstance(throughput, dict) else throughput) or ""
+    )
+    number.name_status = str(info.get("name_status") or "")
+    number.platform_type = str(info.get("platform_type") or "")
+    number.meta_status = str(info.get("status") or "")
+    number.is_on_biz_app = info.get("is_on_biz_app") is True
+    number.apply_max_mps()
+    number.status = _status_from_meta(number.meta_status)
+    number.last_checked_at = timezone.now()
+    number.last_error = ""
+    number.last_error_code = None
+
+
+def number_add(
+    *,
+    workspace: Workspace,
+    label: str,
+    phone_number_id: str,
+    waba_id: str,
+    access_token: str,
+    max_mps_override: int | None = None,
+    probe: NumberProbe | None = None,
+) -> Number:
+    """Test the connection, then save the number with what Meta reported.
+
+    ``probe`` is a connection test already made for exactly these inputs (the admin
+    form tests during validation). Raises NumberExistsError or NumberConnectionError;
+    nothing is saved then.
+    """
+    phone_number_id, waba_id = phone_number_id.strip(), waba_id.strip()
+    if Number.objects.filter(workspace=workspace, phone_number_id=phone_number_id).exists():
+        raise NumberExistsError(
+            f"this workspace already has phone number {phone_number_id}", field="phone_number_id"
+        )
+    if probe is None or (probe.phone_number_id, probe.waba_id, probe.access_token) != (
+        phone_number_id,
+        waba_id,
+        access_token.strip(),
+    ):
+        probe = number_probe(
+            phone_number_id=phone_number_id, waba_id=waba_id, access_token=access_token
+        )
+    number = Number(
+        workspace=workspace,
+        label=label.strip(),
+        phone_number_id=probe.phone_number_id,
+        waba_id=probe.waba_id,
+        access_token=probe.access_token,
+        max_mps_override=max_mps_override,
+    )
+    _apply_info(number, probe.info)
+    if not number.label:
+        number.label = number.verified_name or number.display_phone_number or phone_number_id
+    try:
+        with transaction.atomic():
+            number.save()
+    except IntegrityError:
+        # Added concurrently by someone else between the check above and this insert.
+        raise NumberExistsError(
+            f"this workspace already has phone number {phone_number_id}", field="phone_number_id"
+        ) from None
+    logger.info("number %s added to workspace %s", number.pk, workspace.pk)
+    return number
+
+
+def number_record_graph_error(
+    *, number: Number, error: GraphError, checked: bool = False
+) -> Number:
+    """Record a Graph failure met while using ``number`` and the status it implies.
+
+    ``checked``: the failure came from a connection test, so it also sets last_checked_at.
+    """
+    number.last_error = describe_graph_error(error)
+    number.last_error_code = error.code
+    fields = ["last_error", "last_error_code"]
+    if checked:
+        number.last_checked_at = timezone.now()
+        fields.append("last_checked_at")
+    status = status_for_error(error)
+    if status is not None:
+        number.status = status
+        fields.append("status")
+    number.save(update_fields=fields)
+    return number
+
+
+def number_test_connection(*, number: Number) -> Number:
+    """Refresh what Meta reports about ``number``; a failure sets its status and last_error.
+
+    Never raises for a Graph failure: the outcome is in ``status`` and ``last_error``.
+    """
+    try:
+        info = number.graph_client().get_phone_number(number.phone_number_id)
+    except GraphError as error:
+        logger.info("number %s connection test failed: %r", number.pk, error)
+        return number_record_graph_error(number=number, error=error, checked=True)
+    _apply_info(number, info)
+    number.save(update_fields=_REPORTED_FIELDS)
+    return number
+
+
+_UNSET: Any = object()
+
+
+def number_update(
+    *,
+    number: Number,
+    label: str | None = None,
+    access_token: str | None = None,
+    max_mps_override: int | None = _UNSET,
+    probe: NumberProbe | None = None,
+) -> Number:
+    """Change a number's label, override or token; a new token is tested with Meta first.
+
+    A blank ``access_token`` keeps the stored one. Raises NumberConnectionError (and
+    changes nothing) when Meta refuses the new token.
+    """
+    fields: list[str] = []
+    token = (access_token or "").strip()
+    if token and token != number.access_token:
+        if probe is None or (probe.phone_number_id, probe.waba_id, probe.access_token) != (
+            number.phone_number_id,
+            number.waba_id,
+            token,
+        ):
+            probe = number_probe(
+                phone_number_id=number.phone_number_id,
+                waba_id=number.waba_id,
+                access_token=token,
+            )
+        number.access_token = token
+        _apply_info(number, probe.info)
+        fields += ["access_token", *_REPORTED_FIELDS]
+    if label is not None:
+        number.label = label.strip()
+        fields.append("label")
+    if max_mps_override is not _UNSET:
+        number.max_mps_override = max_mps_override
+        number.apply_max_mps()
+        fields += ["max_mps_override", "max_mps"]
+    if fields:
+        number.save(update_fields=sorted(set(fields)))
+    return number
+
+
+def number_delete(*, number: Number) -> None:
+    """Delete ``number``; raises NumberInUseError with the reason when campaigns use it."""
+    reason = number_in_use_reason(number=number)
+    if reason:
+        raise NumberInUseError(reason)
+    try:
+        number.delete()
+    except ProtectedError:
+        raise NumberInUseError(
+            "campaign history refers to this number; it cannot be deleted"
+        ) from None
+
+
+def numbers_refresh_all() -> int:
+    """Run the connection test of every number; returns how many were tested."""
+    count = 0
+    for number in Number.objects.order_by("pk").iterator():
+        number_test_connection(number=number)
+        count += 1
+    return count
