@@ -27,6 +27,12 @@ class Periodic:
 PERIODIC_TASKS: list[Periodic] = [
     Periodic("beat heartbeat", "config.tasks.periodic_heartbeat", 30, expires_seconds=30),
     Periodic("numbers refresh", "numbers.tasks.refresh_all_numbers", 3600, expires_seconds=1800),
+    Periodic(
+        "start due scheduled campaigns",
+        "campaigns.tasks.start_due_campaigns",
+        30,
+        expires_seconds=60,
+    ),
     Periodic("templates sync", "templates_sync.tasks.sync_all_templates", 900, expires_seconds=600),
 ]
 

@@ -16,6 +16,7 @@ api_patterns = [
     path("workspaces/<int:pk>/", accounts_api.WorkspaceDetail.as_view(), name="workspace-detail"),
     path("", include("numbers.urls")),
     path("", include("templates_sync.urls")),
+    path("", include("campaigns.urls")),
 ]
 
 urlpatterns = [

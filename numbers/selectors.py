@@ -15,11 +15,8 @@ ACTIVE_CAMPAIGN_STATES = ("running", "paused", "scheduled")
 
 def number_in_use_reason(*, number: Number) -> str | None:
     """Why ``number`` must not be deleted now, or None when nothing active uses it."""
-    try:
-        campaign_model = apps.get_model("campaigns", "Campaign")
-    except LookupError:
-        # The campaigns app has no Campaign model yet: nothing can use the number.
-        return None
+    # Looked up by name: campaigns depends on numbers, not the other way round.
+    campaign_model = apps.get_model("campaigns", "Campaign")
     names = list(
         campaign_model._default_manager.filter(numbers=number, status__in=ACTIVE_CAMPAIGN_STATES)
         .order_by("pk")

@@ -1,0 +1,354 @@
+"""Admin for campaigns: split and counts, audit trail, CSV upload, pre-flight, imports, recipients."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from accounts.tenancy import WorkspaceScopedAdmin
+from campaigns import selectors, services
+from campaigns.csvio import CsvFileError
+from campaigns.importer import ImportBusy, ImportRefused
+from campaigns.models import (
+    EDITABLE_STATES,
+    Campaign,
+    CampaignEvent,
+    CampaignTemplate,
+    ImportJob,
+    ImportStatus,
+    Recipient,
+    Suppression,
+)
+from campaigns.phones import InvalidPhone, normalize_phone
+from campaigns.preflight import campaign_preflight
+from campaigns.services import CampaignStateError
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(label="CSV file")
+
+
+class CampaignTemplateInline(admin.TabularInline):
+    model = CampaignTemplate
+    extra = 0
+    autocomplete_fields: list[str] = []
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None or obj.status in EDITABLE_STATES
+
+    has_add_permission = has_change_permission
+    has_delete_permission = has_change_permission
+
+
+class CampaignEventInline(admin.TabularInline):
+    model = CampaignEvent
+    extra = 0
+    fields = ["at", "user", "from_status", "to_status", "reason"]
+    readonly_fields = fields
+    can_delete = False
+    verbose_name_plural = "Audit trail"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class ImportJobInline(admin.TabularInline):
+    model = ImportJob
+    extra = 0
+    fields = [
+        "created_at",
+        "filename",
+        "status",
+        "progress_shown",
+        "data_rows",
+        "accepted",
+        "rejected",
+        "duplicates",
+        "suppressed",
+        "error",
+    ]
+    readonly_fields = fields
+    can_delete = False
+    verbose_name_plural = "Imports"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="progress")
+    def progress_shown(self, job):
+        return f"{job.progress}%"
+
+
+@admin.register(Campaign)
+class CampaignAdmin(WorkspaceScopedAdmin):
+    list_display = ["name", "workspace", "status", "total", "scheduled_at", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["name"]
+    filter_horizontal = ["numbers"]
+    inlines = [CampaignTemplateInline, ImportJobInline, CampaignEventInline]
+    actions = ["start_selected", "pause_selected", "resume_selected", "cancel_selected"]
+    readonly_fields = [
+        "status",
+        "counts_shown",
+        "split_shown",
+        "pause_reason",
+        "created_by",
+        "created_at",
+        "started_at",
+        "paused_at",
+        "completed_at",
+    ]
+    fields = [
+        "workspace",
+        "name",
+        "numbers",
+        "variable_mapping",
+        "scheduled_at",
+        *readonly_fields,
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.status not in EDITABLE_STATES:
+            return [*self.fields]
+        return self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description="contacts by status")
+    def counts_shown(self, campaign):
+        counts = selectors.campaign_counts([campaign.pk])[campaign.pk]
+        shown = [(key, value) for key, value in counts.items() if value]
+        return format_html(
+            "{}% done; {}",
+            selectors.progress_of(counts),
+            format_html_join(", ", "{}: {}", shown) if shown else "no contacts",
+        )
+
+    @admin.display(description="split")
+    def split_shown(self, campaign):
+        split = selectors.campaign_split([campaign.pk])[campaign.pk]
+        templates = format_html_join(
+            ", ",
+            "{} (weight {}): {}",
+            ((t["name"], t["weight"], t["contacts"]) for t in split["templates"]),
+        )
+        numbers = format_html_join(
+            ", ", "{}: {}", ((n["label"], n["contacts"]) for n in split["numbers"])
+        )
+        return format_html("templates: {}<br>numbers: {}", templates, numbers)
+
+    # -- tools: upload and pre-flight -------------------------------------------------
+
+    def get_urls(self):
+        own = [
+            path(
+                "<path:object_id>/upload/",
+                self.admin_site.admin_view(self.upload_view),
+                name="campaigns_campaign_upload",
+            ),
+            path(
+                "<path:object_id>/preflight/",
+                self.admin_site.admin_view(self.preflight_view),
+                name="campaigns_campaign_preflight",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def _campaign(self, request, object_id) -> Campaign:
+        campaign = self.get_queryset(request).filter(pk=unquote(object_id)).first()
+        if campaign is None:
+            raise Http404
+        return campaign
+
+    def upload_view(self, request, object_id):
+        campaign = self._campaign(request, object_id)
+        if not self.has_change_permission(request, campaign):
+            raise PermissionDenied
+        form = UploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                job = services.contacts_upload(
+                    campaign=campaign, user=request.user, upload=form.cleaned_data["file"]
+                )
+            except CsvFileError as error:
+                form.add_error("file", str(error))
+            except (ImportRefused, ImportBusy) as error:
+                messages.error(request, str(error))
+            else:
+                if job.status == ImportStatus.QUEUED:
+                    messages.info(request, f"Import {job.pk} queued: its progress shows below.")
+                else:
+                    messages.success(
+                        request,
+                        f"{job.accepted} accepted, {job.rejected} rejected, {job.duplicates} "
+                        f"duplicates, {job.suppressed} suppressed of {job.data_rows} rows.",
+                    )
+                    if job.rejected + job.duplicates + job.suppressed:
+                        link = reverse("campaign-import-errors-csv", args=[campaign.pk])
+                        messages.info(
+                            request,
+                            format_html('Every row not imported: <a href="{}">download</a>', link),
+                        )
+                return redirect("admin:campaigns_campaign_change", campaign.pk)
+        return TemplateResponse(
+            request,
+            "admin/campaigns/campaign/tool.html",
+            {
+                **self.admin_site.each_context(request),
+                "campaign": campaign,
+                "title": "Upload contacts",
+                "form": form,
+                "opts": self.model._meta,
+            },
+        )
+
+    def preflight_view(self, request, object_id):
+        campaign = self._campaign(request, object_id)
+        return TemplateResponse(
+            request,
+            "admin/campaigns/campaign/tool.html",
+            {
+                **self.admin_site.each_context(request),
+                "campaign": campaign,
+                "title": "Pre-flight check",
+                "preflight": campaign_preflight(campaign=campaign),
+                "opts": self.model._meta,
+            },
+        )
+
+    # -- state changes ----------------------------------------------------------------
+
+    def _apply(self, request, queryset, service, done: str):
+        for campaign in queryset:
+            if not self.has_change_permission(request, campaign):
+                messages.error(request, f"{campaign}: only a workspace owner or admin may do this")
+                continue
+            try:
+                service(campaign=campaign, user=request.user, reason="from the admin")
+            except CampaignStateError as error:
+                messages.error(request, f"{campaign}: {error.reason}")
+            else:
+                messages.success(request, f"{campaign}: {done}")
+
+    @admin.action(description="Start selected campaigns")
+    def start_selected(self, request, queryset):
+        self._apply(request, queryset, services.campaign_start, "started")
+
+    @admin.action(description="Pause selected campaigns")
+    def pause_selected(self, request, queryset):
+        self._apply(request, queryset, services.campaign_pause, "paused")
+
+    @admin.action(description="Resume selected campaigns")
+    def resume_selected(self, request, queryset):
+        self._apply(request, queryset, services.campaign_resume, "resumed")
+
+    @admin.action(description="Cancel selected campaigns")
+    def cancel_selected(self, request, queryset):
+        self._apply(request, queryset, services.campaign_cancel, "cancelled")
+
+
+class ReadOnlyAdmin(WorkspaceScopedAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Recipient)
+class RecipientAdmin(ReadOnlyAdmin):
+    workspace_lookup = "campaign__workspace"
+    list_display = [
+        "phone",
+        "campaign",
+        "template",
+        "number",
+        "status",
+        "attempts",
+        "error_code",
+        "error_title",
+        "sent_at",
+    ]
+    list_filter = ["status", "error_code", "campaign__status"]
+    search_fields = ["=phone", "=wamid"]
+    list_select_related = ["campaign", "template", "number"]
+    # Counting a million rows on every page view is what makes admin lists slow.
+    show_full_result_count = False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(ReadOnlyAdmin):
+    workspace_lookup = "campaign__workspace"
+    list_display = [
+        "pk",
+        "campaign",
+        "filename",
+        "status",
+        "progress_shown",
+        "data_rows",
+        "accepted",
+        "rejected",
+        "duplicates",
+        "suppressed",
+        "created_at",
+    ]
+    list_filter = ["status"]
+    exclude = ["recipient_id_floor"]
+
+    @admin.display(description="progress")
+    def progress_shown(self, job):
+        return f"{job.progress}%"
+
+
+class SuppressionForm(forms.ModelForm):
+    phone = forms.CharField(max_length=64)
+
+    class Meta:
+        model = Suppression
+        fields = ["workspace", "phone", "reason", "source"]
+
+    def clean(self):
+        data = super().clean()
+        try:
+            data["phone"] = normalize_phone(data.get("phone") or "")
+        except InvalidPhone as error:
+            self.add_error("phone", f"invalid phone: {error}")
+            return data
+        workspace = data.get("workspace")
+        if (
+            workspace
+            and Suppression.objects.filter(workspace=workspace, phone=data["phone"]).exists()
+        ):
+            self.add_error("phone", f"{data['phone']} is already suppressed")
+        return data
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(WorkspaceScopedAdmin):
+    form = SuppressionForm
+    list_display = ["phone", "workspace", "source", "reason", "created_at"]
+    list_filter = ["source"]
+    search_fields = ["phone"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # Through the service, so the contact's unsent messages are cancelled too.
+        created = services.suppression_create(
+            workspace=obj.workspace, phone=obj.phone, reason=obj.reason, source=obj.source
+        )
+        obj.pk = created.pk

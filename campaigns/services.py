@@ -1,0 +1,575 @@
+"""Writes for campaigns: settings, the state machine, contact imports and the suppression list.
+
+Every state change goes through ``_transition``: it locks the campaign row,
+checks the change against ALLOWED_TRANSITIONS and the service's own rules,
+and records a CampaignEvent in the same transaction. A refused change raises
+CampaignStateError and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any, BinaryIO
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import Workspace
+from campaigns.csvio import CHUNK_BYTES
+from campaigns.importer import import_inspect, import_job_create, import_job_run
+from campaigns.locks import campaign_lock_for_transaction
+from campaigns.models import (
+    ALLOWED_TRANSITIONS,
+    EDITABLE_STATES,
+    UNSENT_STATES,
+    Campaign,
+    CampaignEvent,
+    CampaignStatus,
+    CampaignTemplate,
+    ImportJob,
+    Recipient,
+    RecipientStatus,
+    Suppression,
+    SuppressionSource,
+)
+from campaigns.phones import InvalidPhone, normalize_phone
+from numbers.models import Number
+from templates_sync.models import Template
+
+# Uploads up to this size are imported during the request; bigger ones by a worker.
+DEFAULT_SYNC_IMPORT_MAX_BYTES = 2_000_000
+
+
+class CampaignStateError(Exception):
+    """A state change (or edit) the campaign's state does not allow; the API answers 409."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class CampaignInvalid(ValueError):
+    """A campaign setting that is not acceptable; ``field`` names it (the API answers 400)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class SuppressionError(ValueError):
+    """A suppression that cannot be added (invalid phone, already suppressed)."""
+
+
+def _actor(user) -> Any:
+    return user if user is not None and getattr(user, "is_authenticated", False) else None
+
+
+# --- settings -----------------------------------------------------------------------------
+
+
+def _check_setup(
+    *, workspace_id: int, numbers: Sequence[Number], templates: Sequence[tuple[Template, int]]
+) -> None:
+    if not numbers:
+        raise CampaignInvalid("numbers", "choose at least one number")
+    if not templates:
+        raise CampaignInvalid("templates", "choose at least one template")
+    for number in numbers:
+        if number.workspace_id != workspace_id:
+            raise CampaignInvalid("numbers", f"number {number.pk} does not exist")
+    seen = set()
+    for template, weight in templates:
+        if template.workspace_id != workspace_id:
+            raise CampaignInvalid("templates", f"template {template.pk} does not exist")
+        if template.pk in seen:
+            raise CampaignInvalid("templates", f"template {template.name!r} is listed twice")
+        seen.add(template.pk)
+        if weight < 1:
+            raise CampaignInvalid("templates", "a weight is a whole number of 1 or more")
+        if not template.is_sendable:
+            state = "removed at Meta" if template.removed_at else template.status
+            raise CampaignInvalid(
+                "templates",
+                f"template {template.name!r} ({template.language}) cannot be sent: it is {state}",
+            )
+        for number in numbers:
+            # Every number may be given any contact, so each must reach every template.
+            if number.waba_id != template.waba_id:
+                raise CampaignInvalid(
+                    "templates",
+                    f"template {template.name!r} belongs to WABA {template.waba_id}; number "
+                    f"{number} is in WABA {number.waba_id} and cannot send it",
+                )
+
+
+def _check_mapping(mapping: Any, templates: Sequence[tuple[Template, int]]) -> dict:
+    if mapping in (None, ""):
+        return {}
+    if not isinstance(mapping, dict):
+        raise CampaignInvalid(
+            "variable_mapping", 'expected {"<template id>": {"body.1": "column"}}'
+        )
+    by_id = {str(template.pk): template for template, _ in templates}
+    for key, columns in mapping.items():
+        template = by_id.get(str(key))
+        if template is None:
+            raise CampaignInvalid("variable_mapping", f"template {key} is not in this campaign")
+        if not isinstance(columns, dict) or not all(
+            isinstance(value, str) and value.strip() for value in columns.values()
+        ):
+            raise CampaignInvalid(
+                "variable_mapping", f'template {key}: expected {{"body.1": "column name"}}'
+            )
+        unknown = sorted(set(columns) - set(template.parameters or []))
+        if unknown:
+            raise CampaignInvalid(
+                "variable_mapping",
+                f"template {template.name!r} has no parameter {', '.join(unknown)} "
+                f"(it has: {', '.join(template.parameters or []) or 'none'})",
+            )
+    return {str(key): dict(columns) for key, columns in mapping.items()}
+
+
+def _check_future(scheduled_at: datetime) -> None:
+    if scheduled_at <= timezone.now():
+        raise CampaignInvalid("scheduled_at", "the scheduled time has passed")
+
+
+@transaction.atomic
+def campaign_create(
+    *,
+    workspace: Workspace,
+    user,
+    name: str,
+    numbers: Sequence[Number],
+    templates: Sequence[tuple[Template, int]],
+    scheduled_at: datetime | None = None,
+    variable_mapping: dict | None = None,
+) -> Campaign:
+    """A new draft campaign (scheduled when ``scheduled_at`` is given).
+
+    Raises CampaignInvalid: no numbers or templates, another workspace's,
+    a template that cannot be sent, or one outside a number's WABA.
+    """
+    _check_setup(workspace_id=workspace.pk, numbers=numbers, templates=templates)
+    mapping = _check_mapping(variable_mapping, templates)
+    if scheduled_at is not None:
+        _check_future(scheduled_at)
+    campaign = Campaign.objects.create(
+        workspace=workspace, name=name.strip(), created_by=_actor(user), variable_mapping=mapping
+    )
+    campaign.numbers.set(numbers)
+    CampaignTemplate.objects.bulk_create(
+        CampaignTemplate(campaign=campaign, template=template, weight=weight)
+        for template, weight in templates
+    )
+    if scheduled_at is not None:
+        campaign_schedule(campaign=campaign, user=user, scheduled_at=scheduled_at)
+    return campaign
+
+
+_UNSET: Any = object()
+
+
+def campaign_update(
+    *,
+    campaign: Campaign,
+    user,
+    name: str | None = None,
+    numbers: Sequence[Number] | None = None,
+    templates: Sequence[tuple[Template, int]] | None = None,
+    variable_mapping: dict | None = None,
+    scheduled_at: datetime | None = _UNSET,
+) -> Campaign:
+    """Changes a draft or scheduled campaign.
+
+    Templates, weights and the mapping are fixed once contacts are imported
+    (each contact was checked against its template); a change of numbers
+    spreads the contacts evenly over the new ones. Setting ``scheduled_at``
+    schedules a draft; clearing it returns a scheduled campaign to draft.
+    Raises CampaignStateError (not editable now) or CampaignInvalid.
+    """
+    with transaction.atomic():
+        locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        _check_editable(locked, "change")
+        current_templates = [
+            (use.template, use.weight)
+            for use in locked.campaign_templates.select_related("template").order_by("pk")
+        ]
+        new_numbers = list(numbers) if numbers is not None else list(locked.numbers.all())
+        new_templates = list(templates) if templates is not None else current_templates
+        _check_setup(workspace_id=locked.workspace_id, numbers=new_numbers, templates=new_templates)
+        has_recipients = locked.recipients.exists()
+        if templates is not None and _template_key(new_templates) != _template_key(
+            current_templates
+        ):
+            if has_recipients:
+                raise CampaignInvalid(
+                    "templates",
+                    "templates and weights cannot change once contacts are imported "
+                    "(each contact was checked against its template)",
+                )
+            locked.campaign_templates.all().delete()
+            CampaignTemplate.objects.bulk_create(
+                CampaignTemplate(campaign=locked, template=template, weight=weight)
+                for template, weight in new_templates
+            )
+        if variable_mapping is not None:
+            mapping = _check_mapping(variable_mapping, new_templates)
+            if mapping != locked.variable_mapping:
+                if has_recipients:
+                    raise CampaignInvalid(
+                        "variable_mapping",
+                        "the mapping is applied when contacts are imported; it cannot change "
+                        "once contacts are imported",
+                    )
+                locked.variable_mapping = mapping
+        if name is not None:
+            locked.name = name.strip()
+        locked.save(update_fields=["name", "variable_mapping"])
+        if numbers is not None:
+            old = sorted(locked.numbers.values_list("pk", flat=True))
+            if sorted(number.pk for number in new_numbers) != old:
+                locked.numbers.set(new_numbers)
+                _spread_over_numbers(locked, sorted(number.pk for number in new_numbers))
+    if scheduled_at is not _UNSET:
+        if scheduled_at is None and locked.status == CampaignStatus.SCHEDULED:
+            campaign_unschedule(campaign=locked, user=user)
+        elif scheduled_at is not None and locked.status == CampaignStatus.DRAFT:
+            campaign_schedule(campaign=locked, user=user, scheduled_at=scheduled_at)
+        elif scheduled_at is not None:
+            _check_future(scheduled_at)
+            Campaign.objects.filter(pk=locked.pk).update(scheduled_at=scheduled_at)
+    campaign.refresh_from_db()
+    return campaign
+
+
+def _template_key(templates: Iterable[tuple[Template, int]]) -> list[tuple[int, int]]:
+    return sorted((template.pk, weight) for template, weight in templates)
+
+
+def _check_editable(campaign: Campaign, verb: str) -> None:
+    if campaign.status not in EDITABLE_STATES:
+        raise CampaignStateError(
+            f"a {campaign.status} campaign cannot {verb}: only draft and scheduled campaigns can"
+            if verb == "be deleted"
+            else f"cannot {verb} a {campaign.status} campaign: only draft and scheduled "
+            "campaigns can be changed"
+        )
+    if not campaign_lock_for_transaction(campaign.pk):
+        raise CampaignStateError(
+            "contacts are being imported into this campaign; try again when the import has finished"
+        )
+
+
+def _spread_over_numbers(campaign: Campaign, number_ids: list[int]) -> None:
+    """Reassigns the unsent contacts round-robin over ``number_ids``, in one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE campaigns_recipient AS r
+               SET number_id = (%s::bigint[])[(s.position %% %s) + 1]
+              FROM (SELECT id, row_number() OVER (ORDER BY id) - 1 AS position
+                      FROM campaigns_recipient
+                     WHERE campaign_id = %s AND status = ANY(%s)) AS s
+             WHERE r.id = s.id
+            """,
+            [number_ids, len(number_ids), campaign.pk, list(UNSENT_STATES)],
+        )
+
+
+def campaign_delete(*, campaign: Campaign) -> None:
+    """Deletes a draft or scheduled campaign and its contacts; raises CampaignStateError."""
+    with transaction.atomic():
+        locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        _check_editable(locked, "be deleted")
+        locked.delete()
+
+
+# --- the state machine ----------------------------------------------------------------
+
+
+def _transition(
+    campaign: Campaign,
+    *,
+    user,
+    to: str,
+    verb: str,
+    from_states: Iterable[str],
+    reason: str | None,
+    check: Callable[[Campaign], None] | None = None,
+    after: Callable[[Campaign], None] | None = None,
+    **fields: Any,
+) -> Campaign:
+    with transaction.atomic():
+        locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        current = locked.status
+        if current not in from_states or to not in ALLOWED_TRANSITIONS[current]:
+            raise CampaignStateError(f"cannot {verb} a {current} campaign")
+        if not campaign_lock_for_transaction(locked.pk):
+            raise CampaignStateError(
+                f"cannot {verb} the campaign while contacts are being imported into it; "
+                "try again when the import has finished"
+            )
+        if check is not None:
+            check(locked)
+        locked.status = to
+        for name, value in fields.items():
+            setattr(locked, name, value)
+        locked.save(update_fields=["status", *fields])
+        CampaignEvent.objects.create(
+            campaign=locked,
+            user=_actor(user),
+            from_status=current,
+            to_status=to,
+            reason=reason or "",
+        )
+        if after is not None:
+            after(locked)
+    campaign.refresh_from_db()
+    return campaign
+
+
+def _ready_to_send(campaign: Campaign, *, need_contacts: bool) -> None:
+    """Raises CampaignStateError unless a usable number, sendable templates (and contacts) exist."""
+    problems = []
+    if need_contacts and not campaign.recipients.filter(status__in=UNSENT_STATES).exists():
+        problems.append("it has no contacts waiting to be sent: import a CSV first")
+    numbers = list(campaign.numbers.all())
+    if not any(number.is_usable for number in numbers):
+        states = ", ".join(f"{number} is {number.status}" for number in numbers) or "none chosen"
+        problems.append(f"no number can send ({states})")
+    for use in campaign.campaign_templates.select_related("template"):
+        template = use.template
+        if not template.is_sendable:
+            state = "removed at Meta" if template.removed_at else template.status
+            problems.append(f"template {template.name!r} ({template.language}) is {state}")
+    if problems:
+        raise CampaignStateError("the campaign cannot send: " + "; ".join(problems))
+
+
+def campaign_schedule(
+    *, campaign: Campaign, user, scheduled_at: datetime, reason: str | None = None
+) -> Campaign:
+    """draft -> scheduled at ``scheduled_at`` (in the future, else CampaignInvalid)."""
+    _check_future(scheduled_at)
+    return _transition(
+        campaign,
+        user=user,
+        to=CampaignStatus.SCHEDULED,
+        verb="schedule",
+        from_states=[CampaignStatus.DRAFT],
+        reason=reason or f"scheduled for {scheduled_at.isoformat()}",
+        scheduled_at=scheduled_at,
+    )
+
+
+def campaign_unschedule(*, campaign: Campaign, user, reason: str | None = None) -> Campaign:
+    """scheduled -> draft (the time is cleared)."""
+    return _transition(
+        campaign,
+        user=user,
+        to=CampaignStatus.DRAFT,
+        verb="unschedule",
+        from_states=[CampaignStatus.SCHEDULED],
+        reason=reason,
+        scheduled_at=None,
+    )
+
+
+def campaign_start(*, campaign: Campaign, user, reason: str | None = None) -> Campaign:
+    """draft|scheduled -> running; needs contacts, a usable number and sendable templates."""
+    return _transition(
+        campaign,
+        user=user,
+        to=CampaignStatus.RUNNING,
+        verb="start",
+        from_states=[CampaignStatus.DRAFT, CampaignStatus.SCHEDULED],
+        reason=reason,
+        check=lambda locked: _ready_to_send(locked, need_contacts=True),
+        started_at=campaign.started_at or timezone.now(),
+    )
+
+
+def campaign_pause(*, campaign: Campaign, user, reason: str | None = None) -> Campaign:
+    """running -> paused; ``reason`` is kept in pause_reason (auto-pauses say why)."""
+    return _transition(
+        campaign,
+        user=user,
+        to=CampaignStatus.PAUSED,
+        verb="pause",
+        from_states=[CampaignStatus.RUNNING],
+        reason=reason,
+        paused_at=timezone.now(),
+        pause_reason=reason or "",
+    )
+
+
+def campaign_resume(*, campaign: Campaign, user, reason: str | None = None) -> Campaign:
+    """paused -> running; needs a usable number and sendable templates."""
+    return _transition(
+        campaign,
+        user=user,
+        to=CampaignStatus.RUNNING,
+        verb="resume",
+        from_states=[CampaignStatus.PAUSED],
+        reason=reason,
+        check=lambda locked: _ready_to_send(locked, need_contacts=False),
+        pause_reason="",
+    )
+
+
+def _stop_unsent(title: str, details: str) -> Callable[[Campaign], None]:
+    def stop(campaign: Campaign) -> None:
+        stopped = Recipient.objects.filter(campaign=campaign, status__in=UNSENT_STATES).update(
+            status=RecipientStatus.CANCELLED, error_title=title, error_details=details
+        )
+        if stopped:
+            Campaign.objects.filter(pk=campaign.pk).update(cancelled=F("cancelled") + stopped)
+
+    return stop
+
+
+def campaign_cancel(*, campaign: Campaign, user, reason: str | None = None) -> Campaign:
+    """Any unfinished campaign -> cancelled; its unsent contacts become cancelled in one UPDATE.
+
+    Messages already claimed by a lane (``sending``) are left for the engine to settle.
+    """
+    return _transition(
+        campaign,
+        user=user,
+        to=CampaignStatus.CANCELLED,
+        verb="cancel",
+        from_states=[
+            CampaignStatus.DRAFT,
+            CampaignStatus.SCHEDULED,
+            CampaignStatus.RUNNING,
+            CampaignStatus.PAUSED,
+        ],
+        reason=reason,
+        after=_stop_unsent("Campaign cancelled", reason or ""),
+        completed_at=timezone.now(),
+    )
+
+
+def campaign_complete(*, campaign: Campaign, user=None, reason: str | None = None) -> Campaign:
+    """running -> completed (the engine's sweeper calls it when nothing is left to send)."""
+    return _transition(
+        campaign,
+        user=user,
+        to=CampaignStatus.COMPLETED,
+        verb="complete",
+        from_states=[CampaignStatus.RUNNING],
+        reason=reason,
+        completed_at=timezone.now(),
+    )
+
+
+def campaign_fail(*, campaign: Campaign, user=None, reason: str | None = None) -> Campaign:
+    """scheduled|running|paused -> failed; unsent contacts become cancelled with the reason."""
+    return _transition(
+        campaign,
+        user=user,
+        to=CampaignStatus.FAILED,
+        verb="fail",
+        from_states=[CampaignStatus.SCHEDULED, CampaignStatus.RUNNING, CampaignStatus.PAUSED],
+        reason=reason,
+        after=_stop_unsent("Campaign failed", reason or ""),
+        completed_at=timezone.now(),
+    )
+
+
+# --- contact imports ------------------------------------------------------------------
+
+
+def contacts_import(
+    *,
+    campaign: Campaign,
+    user,
+    opener: Callable[[], BinaryIO],
+    filename: str,
+    size: int,
+    progress: Callable[[ImportJob], None] | None = None,
+) -> ImportJob:
+    """Imports the CSV ``opener`` opens into ``campaign`` now; returns the finished job.
+
+    Raises ImportRefused (campaign state), ImportBusy (another import runs) or
+    CsvFileError (the file as a whole is unusable), having stored nothing.
+    """
+    import_inspect(campaign=campaign, opener=opener)
+    job = import_job_create(campaign=campaign, user=user, filename=filename, size=size)
+    return import_job_run(job=job, opener=opener, progress=progress)
+
+
+def contacts_upload(*, campaign: Campaign, user, upload) -> ImportJob:
+    """Imports an uploaded file: now when small, else queued for a worker (status ``queued``).
+
+    The file as a whole is checked before anything is stored, so a bad file
+    raises CsvFileError (or ImportRefused) in both cases.
+    """
+    from campaigns.tasks import import_contacts_task
+
+    def opener() -> BinaryIO:
+        upload.seek(0)
+        return upload
+
+    limit = getattr(settings, "CAMPAIGN_SYNC_IMPORT_MAX_BYTES", DEFAULT_SYNC_IMPORT_MAX_BYTES)
+    if upload.size <= limit:
+        return contacts_import(
+            campaign=campaign, user=user, opener=opener, filename=upload.name, size=upload.size
+        )
+    import_inspect(campaign=campaign, opener=opener)
+    upload.seek(0)
+    with transaction.atomic():
+        job = import_job_create(
+            campaign=campaign,
+            user=user,
+            filename=upload.name,
+            size=upload.size,
+            chunks=upload.chunks(CHUNK_BYTES),
+        )
+        import_contacts_task.delay_on_commit(job.pk)
+    return job
+
+
+# --- suppressions ---------------------------------------------------------------------
+
+
+def suppression_create(
+    *, workspace: Workspace, phone: str, reason: str = "", source: str = SuppressionSource.MANUAL
+) -> Suppression:
+    """Adds ``phone`` to the workspace's suppression list and cancels its unsent messages.
+
+    Raises SuppressionError for an invalid phone or one already suppressed.
+    """
+    try:
+        e164 = normalize_phone(phone)
+    except InvalidPhone as error:
+        raise SuppressionError(f"invalid phone: {error}") from None
+    try:
+        with transaction.atomic():
+            suppression = Suppression.objects.create(
+                workspace=workspace, phone=e164, reason=reason.strip()[:255], source=source
+            )
+            unsent = Recipient.objects.filter(
+                campaign__workspace=workspace, phone=e164, status__in=UNSENT_STATES
+            )
+            for campaign_id in set(unsent.values_list("campaign_id", flat=True)):
+                stopped = unsent.filter(campaign_id=campaign_id).update(
+                    status=RecipientStatus.CANCELLED,
+                    error_title="Opted out",
+                    error_details=reason.strip(),
+                )
+                Campaign.objects.filter(pk=campaign_id).update(cancelled=F("cancelled") + stopped)
+    except IntegrityError:
+        raise SuppressionError(f"{e164} is already suppressed") from None
+    return suppression
+
+
+def suppression_delete(*, suppression: Suppression) -> None:
+    """Removes a suppression; contacts cancelled because of it stay cancelled."""
+    suppression.delete()

@@ -1,0 +1,70 @@
+"""Background work for campaigns: big contact imports, and starting scheduled campaigns when due."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.utils import timezone
+
+from campaigns.csvio import CsvFileError
+from campaigns.importer import ImportBusy, ImportRefused, import_job_run, stored_opener
+from campaigns.models import Campaign, CampaignStatus, ImportJob
+from campaigns.preflight import campaign_preflight
+from campaigns.services import CampaignStateError, campaign_fail, campaign_start
+
+logger = logging.getLogger(__name__)
+
+# A million rows take about a minute; the default task limits (2 minutes) are too tight.
+IMPORT_SOFT_TIME_LIMIT = 1800
+IMPORT_TIME_LIMIT = 1900
+
+
+@shared_task(
+    bind=True,
+    queue="default",
+    ignore_result=True,
+    max_retries=None,
+    soft_time_limit=IMPORT_SOFT_TIME_LIMIT,
+    time_limit=IMPORT_TIME_LIMIT,
+)
+def import_contacts_task(self, job_id: int) -> None:
+    """Runs a queued import; a retry after a crash resumes after its last committed batch."""
+    job = ImportJob.objects.filter(pk=job_id).first()
+    if job is None:
+        return
+    try:
+        import_job_run(job=job, opener=stored_opener(job))
+    except ImportBusy as busy:
+        # Another import into the same campaign (or this one, redelivered) runs now.
+        raise self.retry(countdown=10) from busy
+    except (CsvFileError, ImportRefused) as error:
+        logger.info("import %s failed: %s", job_id, error)
+
+
+@shared_task(queue="periodic", ignore_result=True, expires=60)
+def start_due_campaigns() -> int:
+    """Starts scheduled campaigns whose time has come; a failed pre-flight fails the campaign.
+
+    Returns how many were started.
+    """
+    started = 0
+    due = Campaign.objects.filter(
+        status=CampaignStatus.SCHEDULED, scheduled_at__lte=timezone.now()
+    ).order_by("scheduled_at", "pk")
+    for campaign in due:
+        result = campaign_preflight(campaign=campaign)
+        try:
+            if result.ok:
+                campaign_start(campaign=campaign, user=None, reason="scheduled time reached")
+                started += 1
+            else:
+                campaign_fail(
+                    campaign=campaign,
+                    user=None,
+                    reason="pre-flight failed at the scheduled time: " + "; ".join(result.problems),
+                )
+        except CampaignStateError as error:
+            # Changed meanwhile (cancelled, importing): the next run looks again.
+            logger.info("scheduled campaign %s not started: %s", campaign.pk, error.reason)
+    return started
