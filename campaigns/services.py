@@ -381,6 +381,13 @@ def campaign_unschedule(*, campaign: Campaign, user, reason: str | None = None) 
     )
 
 
+def _send_after_commit(campaign: Campaign) -> None:
+    """Queues the campaign's lanes (one link per number) once the change is committed."""
+    from messaging.services import campaign_lanes_kick_on_commit
+
+    campaign_lanes_kick_on_commit(campaign)
+
+
 def campaign_start(*, campaign: Campaign, user, reason: str | None = None) -> Campaign:
     """draft|scheduled -> running; needs contacts, a usable number and sendable templates."""
     return _transition(
@@ -391,6 +398,7 @@ def campaign_start(*, campaign: Campaign, user, reason: str | None = None) -> Ca
         from_states=[CampaignStatus.DRAFT, CampaignStatus.SCHEDULED],
         reason=reason,
         check=lambda locked: _ready_to_send(locked, need_contacts=True),
+        after=_send_after_commit,
         started_at=campaign.started_at or timezone.now(),
     )
 
@@ -419,6 +427,7 @@ def campaign_resume(*, campaign: Campaign, user, reason: str | None = None) -> C
         from_states=[CampaignStatus.PAUSED],
         reason=reason,
         check=lambda locked: _ready_to_send(locked, need_contacts=False),
+        after=_send_after_commit,
         pause_reason="",
     )
 

@@ -207,6 +207,29 @@ WHATSAPP_VERIFY_TOKEN = env_str("WHATSAPP_VERIFY_TOKEN", "")
 GRAPH_CONNECT_TIMEOUT = env_float("GRAPH_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 GRAPH_READ_TIMEOUT = env_float("GRAPH_READ_TIMEOUT", 20.0, minimum=0.1)
 GRAPH_POOL_SIZE = env_int("GRAPH_POOL_SIZE", 32, minimum=1)
+# The shared adaptive send rate (msg/s) and its controller (engine.md, "Rate control").
+SEND_RATE_START = env_float("SEND_RATE_START", 60.0, minimum=1)
+SEND_RATE_MIN = env_float("SEND_RATE_MIN", 10.0, minimum=0.1)
+SEND_RATE_MAX = env_float("SEND_RATE_MAX", 1000.0, minimum=1)
+SEND_RATE_RAISE_FACTOR = 1.10
+SEND_RATE_RAISE_AFTER_SECONDS = env_float("SEND_RATE_RAISE_AFTER_SECONDS", 300.0, minimum=1)
+SEND_RATE_MAX_ERROR_SHARE = 0.01
+SEND_RATE_CUT_FACTOR = 0.80
+SEND_RATE_THROTTLE_STREAK = 3
+SEND_RATE_COOLDOWN_SECONDS = env_float("SEND_RATE_COOLDOWN_SECONDS", 60.0, minimum=0)
+# After a cut, throttles of sends already paced at the old rate keep arriving
+# for about one batch; they must not cut again.
+SEND_RATE_CUT_HOLD_SECONDS = env_float("SEND_RATE_CUT_HOLD_SECONDS", 2.0, minimum=0)
+# Lanes: messages claimed per link, in-flight window per number, retry waits.
+LANE_BATCH_SIZE = env_int("LANE_BATCH_SIZE", 100, minimum=1)
+LANE_WINDOW = env_int("LANE_WINDOW", 1, minimum=1)
+LANE_LEASE_SECONDS = env_float("LANE_LEASE_SECONDS", 30.0, minimum=1)
+LANE_FLUSH_EVERY = env_int("LANE_FLUSH_EVERY", 50, minimum=1)
+LANE_FLUSH_SECONDS = env_float("LANE_FLUSH_SECONDS", 0.5, minimum=0.01)
+SEND_RETRY_DELAYS = [5, 20, 45]
+PAIR_RATE_RETRY_SECONDS = 6
+# A claim whose lease is gone and that is older than this is a dead worker's.
+SWEEP_GRACE_SECONDS = env_float("SWEEP_GRACE_SECONDS", 30.0, minimum=1)
 DEFAULT_PHONE_REGION = (env_str("DEFAULT_PHONE_REGION", "IN") or "IN").upper()
 
 LOGGING = {

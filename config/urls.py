@@ -17,6 +17,7 @@ api_patterns = [
     path("", include("numbers.urls")),
     path("", include("templates_sync.urls")),
     path("", include("campaigns.urls")),
+    path("", include("messaging.urls")),
 ]
 
 urlpatterns = [

@@ -1,0 +1,653 @@
+"""Lanes: one sender per WhatsApp number, each link of the lane sends one claimed batch.
+
+A link (``lane_run``) takes the number's lease in Redis, claims a batch of due
+recipients with ``FOR UPDATE SKIP LOCKED`` and commits the claim before any
+HTTP call, sends in claim order at the pace the rate limiter gives, marks each
+attempt in Redis before its call (so a crash can tell "never tried" from
+"maybe sent"), and records results in bulk every few dozen messages. The row
+claim, not the lease, is what guarantees one sender per message: leases can
+be lost to pauses; claims cannot be taken twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import secrets
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from redis import exceptions as redis_exceptions
+
+from campaigns.models import Campaign, CampaignStatus, Recipient, RecipientStatus
+from config.redis import get_redis
+from messaging.callbacks import callback_data_for
+from messaging.graph import ErrorClass, GraphError, SendResult
+from messaging.ratelimit import RateLimiter
+from numbers.models import Number, NumberStatus
+from templates_sync.models import Template
+from templates_sync.rendering import RenderError, render_components
+
+logger = logging.getLogger(__name__)
+
+MARKS_TTL_SECONDS = 7 * 24 * 3600
+# First entry of every marks list, written before the claim commits: a claim
+# whose list lacks it lost its marks (Redis restarted), so none can be trusted.
+CLAIM_SENTINEL = "claimed"
+
+# Template codes after which the campaign must stop: the template is gone or
+# blocked by Meta, so every further send would fail the same way.
+CAMPAIGN_STOPPING_TEMPLATE_CODES = frozenset({132001, 132015, 132016})
+SPAM_RATE_LIMITED = 131048
+USER_STOPPED_MARKETING = 131050
+TOKEN_EXPIRED = 190
+BLOCKING_AUTH_CODES = frozenset({368, 131031})
+
+
+def lease_key(number_id: int) -> str:
+    return f"lane:{number_id}"
+
+
+def marks_key(token: str) -> str:
+    return f"claim:{token}:attempted"
+
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+
+class Lease:
+    """The Redis lease that keeps one link per number sending at a time."""
+
+    def __init__(self, number_id: int, token: str) -> None:
+        self.key = lease_key(number_id)
+        self.token = token
+        self.redis = get_redis()
+        self.ttl_ms = int(settings.LANE_LEASE_SECONDS * 1000)
+
+    def acquire(self) -> bool:
+        return bool(self.redis.set(self.key, self.token, nx=True, px=self.ttl_ms))
+
+    def renew(self) -> bool:
+        """Extends the lease; False when it was lost (expired, Redis restarted, taken)."""
+        return bool(self.redis.eval(_RENEW, 1, self.key, self.token, self.ttl_ms))
+
+    def release(self) -> None:
+        self.redis.eval(_RELEASE, 1, self.key, self.token)
+
+
+@dataclass
+class Claimed:
+    id: int
+    campaign_id: int
+    phone: str
+    variables: dict
+    template_id: int
+    attempts: int
+
+
+_CLAIM_SQL = """
+WITH picked AS (
+    SELECT r.id FROM campaigns_recipient r
+    WHERE r.number_id = %(number)s
+      AND r.campaign_id = ANY(%(campaigns)s)
+      AND r.status IN ('pending', 'retry_wait')
+      AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= %(now)s)
+    ORDER BY r.id
+    LIMIT %(size)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE campaigns_recipient r
+SET status = 'sending', claim_token = %(token)s, claimed_at = %(now)s
+FROM picked WHERE r.id = picked.id
+RETURNING r.id, r.campaign_id, r.phone, r.variables, r.template_id, r.attempts
+"""
+
+
+def running_campaign_ids(number_id: int) -> list[int]:
+    return list(
+        Campaign.objects.filter(numbers=number_id, status=CampaignStatus.RUNNING)
+        .order_by("started_at", "pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def claim_batch(*, number_id: int, token: str, size: int) -> list[Claimed]:
+    """Claims up to ``size`` due recipients of the number's running campaigns, oldest first.
+
+    Committed before returning: the claim must be durable before any HTTP call.
+    """
+    campaigns = running_campaign_ids(number_id)
+    if not campaigns:
+        return []
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            _CLAIM_SQL,
+            {
+                "number": number_id,
+                "campaigns": campaigns,
+                "size": size,
+                "token": token,
+                # The application's clock, the one retry times are written with.
+                "now": timezone.now(),
+            },
+        )
+        rows = cursor.fetchall()
+    # Django's psycopg adapter hands jsonb back as text; JSONField would parse it.
+    claimed = [
+        Claimed(
+            rid,
+            cid,
+            phone,
+            json.loads(variables) if isinstance(variables, str) else variables,
+            tid,
+            n,
+        )
+        for rid, cid, phone, variables, tid, n in rows
+    ]
+    claimed.sort(key=lambda c: c.id)
+    return claimed
+
+
+def next_due_at(number_id: int) -> datetime | None:
+    """When the number's next waiting retry comes due (None when nothing waits)."""
+    campaigns = running_campaign_ids(number_id)
+    if not campaigns:
+        return None
+    return (
+        Recipient.objects.filter(
+            number_id=number_id, campaign_id__in=campaigns, status=RecipientStatus.RETRY_WAIT
+        )
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
+
+
+def has_due_work(number_id: int) -> bool:
+    campaigns = running_campaign_ids(number_id)
+    if not campaigns:
+        return False
+    now = timezone.now()
+    return (
+        Recipient.objects.filter(
+            number_id=number_id,
+            campaign_id__in=campaigns,
+            status__in=(RecipientStatus.PENDING, RecipientStatus.RETRY_WAIT),
+        )
+        .filter(next_attempt_at__isnull=True)
+        .exists()
+        or Recipient.objects.filter(
+            number_id=number_id,
+            campaign_id__in=campaigns,
+            status=RecipientStatus.RETRY_WAIT,
+            next_attempt_at__lte=now,
+        ).exists()
+    )
+
+
+# --- outcomes -------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What becomes of one claimed recipient, written in the next flush."""
+
+    recipient: Claimed
+    status: str
+    attempted: bool
+    at: datetime
+    wamid: str | None = None
+    next_attempt_at: datetime | None = None
+    error_code: int | None = None
+    error_title: str = ""
+    error_details: str = ""
+    # Rate-controller feedback: S success, T throttle, E other error, N neutral.
+    signal: str = "N"
+
+
+def retry_or_fail(recipient: Claimed, error: GraphError, now: datetime, *, signal: str) -> Outcome:
+    """retry_wait after 5, 20, 45 s (one wait per earlier attempt), then failed."""
+    attempt = recipient.attempts + 1
+    delays = settings.SEND_RETRY_DELAYS
+    common = {
+        "error_code": error.code,
+        "error_title": _title(error),
+        "error_details": error.details or error.message or "",
+        "signal": signal,
+    }
+    if attempt > len(delays):
+        return Outcome(recipient, RecipientStatus.FAILED, True, now, **common)
+    delay = delays[attempt - 1]
+    if error.error_class is ErrorClass.RECIPIENT_THROTTLE:
+        delay = max(delay, settings.PAIR_RATE_RETRY_SECONDS)
+    return Outcome(
+        recipient,
+        RecipientStatus.RETRY_WAIT,
+        True,
+        now,
+        next_attempt_at=now + timedelta(seconds=delay),
+        **common,
+    )
+
+
+def _title(error: GraphError) -> str:
+    return (error.title or f"Graph API error {error.code}")[:255]
+
+
+_RECORD_SQL = """
+UPDATE campaigns_recipient r SET
+    status = v.status,
+    wamid = COALESCE(v.wamid, r.wamid),
+    attempts = r.attempts + v.attempted,
+    next_attempt_at = v.next_at,
+    error_code = v.code,
+    error_title = v.title,
+    error_details = v.details,
+    sent_at = CASE WHEN v.status = 'sent' THEN v.at ELSE r.sent_at END,
+    failed_at = CASE WHEN v.status = 'failed' THEN v.at ELSE r.failed_at END,
+    claim_token = CASE WHEN v.status = 'unknown' THEN r.claim_token ELSE '' END
+FROM (VALUES {values}) AS v(id, status, wamid, attempted, next_at, code, title, details, at)
+WHERE r.id = v.id AND r.claim_token = %s AND r.status IN ('sending', 'unknown')
+RETURNING r.campaign_id, v.status
+"""
+_VALUE_ROW = (
+    "(%s::bigint, %s::varchar, %s::varchar, %s::int, %s::timestamptz, %s::int, "
+    "%s::varchar, %s::text, %s::timestamptz)"
+)
+
+
+def record_outcomes(token: str, outcomes: list[Outcome]) -> Counter:
+    """Writes ``outcomes`` in one statement and the campaigns' counters in one more each.
+
+    Returns the count of recorded rows per (campaign id, status). Rows whose
+    claim is no longer ours (a webhook already moved them on) are left alone.
+    """
+    if not outcomes:
+        return Counter()
+    params: list[Any] = []
+    for o in outcomes:
+        params += [
+            o.recipient.id,
+            o.status,
+            o.wamid,
+            1 if o.attempted else 0,
+            o.next_attempt_at,
+            o.error_code,
+            o.error_title,
+            o.error_details,
+            o.at,
+        ]
+    sql = _RECORD_SQL.format(values=", ".join([_VALUE_ROW] * len(outcomes)))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [*params, token])
+        recorded = Counter((campaign_id, status) for campaign_id, status in cursor.fetchall())
+        _bump_counters(cursor, recorded)
+    return recorded
+
+
+def _bump_counters(cursor, recorded: Counter) -> None:
+    per_campaign: dict[int, dict[str, int]] = defaultdict(lambda: {"sent": 0, "failed": 0})
+    for (campaign_id, status), count in recorded.items():
+        if status in ("sent", "failed"):
+            per_campaign[campaign_id][status] += count
+    for campaign_id, deltas in sorted(per_campaign.items()):
+        if deltas["sent"] or deltas["failed"]:
+            cursor.execute(
+                "UPDATE campaigns_campaign SET sent = sent + %s, failed = failed + %s WHERE id = %s",
+                [deltas["sent"], deltas["failed"], campaign_id],
+            )
+
+
+_RELEASE_SQL = """
+UPDATE campaigns_recipient r SET
+    status = CASE WHEN c.status = 'cancelled' THEN 'cancelled' ELSE 'pending' END,
+    claim_token = '', claimed_at = NULL
+FROM campaigns_campaign c
+WHERE r.campaign_id = c.id AND r.id = ANY(%s) AND r.claim_token = %s AND r.status = 'sending'
+RETURNING r.campaign_id, r.status
+"""
+
+
+def release_unattempted(token: str, recipient_ids: list[int]) -> None:
+    """Claimed but never tried: back to pending (cancelled if the campaign was cancelled)."""
+    if not recipient_ids:
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_RELEASE_SQL, [recipient_ids, token])
+        cancelled = Counter(c for c, status in cursor.fetchall() if status == "cancelled")
+        for campaign_id, count in sorted(cancelled.items()):
+            cursor.execute(
+                "UPDATE campaigns_campaign SET cancelled = cancelled + %s WHERE id = %s",
+                [count, campaign_id],
+            )
+
+
+# --- one link of a lane ---------------------------------------------------------------
+
+
+@dataclass
+class LinkResult:
+    """What one link did, and whether the lane should go on at once."""
+
+    state: str  # busy | idle | stopped | more
+    claimed: int = 0
+    recorded: Counter = field(default_factory=Counter)
+    campaigns: set[int] = field(default_factory=set)
+
+
+class AttemptMarks:
+    """Appends "about to call for recipient N" to the claim's list in Redis, before each call.
+
+    On a connection of its own with replies switched off: each mark is one
+    write that the kernel delivers even if this process dies right after it,
+    without a round trip per message (measured: the reply wait was a sixth of
+    a send's time). Errors surface on a later write, which stops the batch.
+    """
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.connection = get_redis().connection_pool.make_connection()
+        self.connection.send_command("CLIENT", "REPLY", "OFF")
+
+    def mark(self, recipient_id: int) -> None:
+        self.connection.send_command("RPUSH", self.key, recipient_id)
+
+    def close(self) -> None:
+        self.connection.disconnect()
+
+
+class BatchSender:
+    """Sends one claimed batch of a number in claim order and records the outcomes."""
+
+    def __init__(self, *, number: Number, token: str, batch: list[Claimed], lease: Lease) -> None:
+        self.number = number
+        self.token = token
+        self.batch = batch
+        self.lease = lease
+        self.redis = get_redis()
+        self.marks = marks_key(token)
+        self.attempt_marks = AttemptMarks(self.marks)
+        self.client = number.graph_client()
+        self.limiter = RateLimiter(self.redis)
+        self.pending: list[Outcome] = []
+        self.recorded: Counter = Counter()
+        self.done_ids: set[int] = set()
+        self.stopped_campaigns: set[int] = set()
+        self.stop_lane = False
+        self.last_flush = time.monotonic()
+        self.templates = {
+            t.pk: t for t in Template.objects.filter(pk__in={c.template_id for c in batch})
+        }
+
+    def run(self) -> None:
+        reservation = self.limiter.reserve(
+            number_id=self.number.pk, number_mps=self.number.max_mps, cost=len(self.batch)
+        )
+        started = time.monotonic()
+        window = max(1, settings.LANE_WINDOW)
+        pool = ThreadPoolExecutor(window) if window > 1 else None
+        in_flight: list[tuple[Claimed, Future]] = []
+        try:
+            for index, recipient in enumerate(self.batch):
+                if self.stop_lane:
+                    break
+                if recipient.campaign_id in self.stopped_campaigns:
+                    continue
+                components = self._render(recipient)
+                if components is None:
+                    continue
+                delay = started + reservation.offset(index) - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                try:
+                    self._mark_attempt(recipient)
+                except redis_exceptions.RedisError:
+                    # An attempt that cannot be marked is not made: a crash
+                    # now could not tell it from one never tried.
+                    logger.warning("lane %s cannot mark attempts; stopping", self.number.pk)
+                    self.stop_lane = True
+                    break
+                if pool is None:
+                    self._settle(recipient, self._call(recipient, components))
+                else:
+                    while len(in_flight) >= window:
+                        self._settle(*self._result_of(in_flight.pop(0)))
+                    in_flight.append((recipient, pool.submit(self._call, recipient, components)))
+                self._maybe_flush()
+            while in_flight:
+                self._settle(*self._result_of(in_flight.pop(0)))
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
+            self._flush()
+            unattempted = [c.id for c in self.batch if c.id not in self.done_ids]
+            release_unattempted(self.token, unattempted)
+            self.attempt_marks.close()
+            self.redis.delete(self.marks)
+
+    @staticmethod
+    def _result_of(item: tuple[Claimed, Future]) -> tuple[Claimed, SendResult | GraphError]:
+        recipient, future = item
+        return recipient, future.result()
+
+    def _render(self, recipient: Claimed) -> list[dict] | None:
+        template = self.templates[recipient.template_id]
+        try:
+            return render_components(template, recipient.variables)
+        except RenderError as error:
+            problems = "; ".join(f"{k}: {v}" for k, v in sorted(error.problems.items()))
+            self._add(
+                Outcome(
+                    recipient,
+                    RecipientStatus.FAILED,
+                    False,
+                    timezone.now(),
+                    error_title="Cannot render the template",
+                    error_details=problems,
+                )
+            )
+            return None
+
+    def _mark_attempt(self, recipient: Claimed) -> None:
+        self.attempt_marks.mark(recipient.id)
+
+    def _call(self, recipient: Claimed, components: list[dict]) -> SendResult | GraphError:
+        template = self.templates[recipient.template_id]
+        try:
+            return self.client.send_template(
+                phone_number_id=self.number.phone_number_id,
+                to=recipient.phone.lstrip("+"),
+                name=template.name,
+                language=template.language,
+                components=components,
+                callback_data=callback_data_for(recipient.id),
+            )
+        except GraphError as error:
+            return error
+
+    def _settle(self, recipient: Claimed, result: SendResult | GraphError) -> None:
+        now = timezone.now()
+        if isinstance(result, SendResult):
+            self._add(
+                Outcome(recipient, RecipientStatus.SENT, True, now, wamid=result.wamid, signal="S")
+            )
+            return
+        self._add(self._on_error(recipient, result, now))
+
+    def _on_error(self, recipient: Claimed, error: GraphError, now: datetime) -> Outcome:
+        cls = error.error_class
+        details = {
+            "error_code": error.code,
+            "error_title": _title(error),
+            "error_details": error.details or error.message or "",
+        }
+        if error.outcome_unknown:
+            # Meta may have accepted it: never resent on our own (engine.md).
+            return Outcome(recipient, RecipientStatus.UNKNOWN, True, now, signal="E", **details)
+        if cls is ErrorClass.THROTTLE:
+            return retry_or_fail(recipient, error, now, signal="T")
+        if cls is ErrorClass.TRANSIENT:
+            return retry_or_fail(recipient, error, now, signal="E")
+        if cls is ErrorClass.RECIPIENT_THROTTLE:
+            # That recipient only: the lane and the shared rate carry on.
+            return retry_or_fail(recipient, error, now, signal="N")
+        if cls is ErrorClass.AUTH:
+            self._stop_number(error)
+            return Outcome(recipient, RecipientStatus.PENDING, True, now, signal="E", **details)
+        if cls is ErrorClass.QUALITY and error.code == SPAM_RATE_LIMITED:
+            self._pause_number_campaigns(
+                f"Meta spam-rate limited the number ({error.code}): {error.message}"
+            )
+            return Outcome(recipient, RecipientStatus.PENDING, True, now, signal="E", **details)
+        if cls is ErrorClass.TEMPLATE and error.code in CAMPAIGN_STOPPING_TEMPLATE_CODES:
+            self._pause_campaign(
+                recipient.campaign_id,
+                f"template {self.templates[recipient.template_id].name!r} refused by Meta "
+                f"({error.code}): {error.message}",
+            )
+        if error.code == USER_STOPPED_MARKETING:
+            self._suppress(recipient, error)
+        return Outcome(recipient, RecipientStatus.FAILED, True, now, signal="E", **details)
+
+    # -- consequences beyond the message ----------------------------------------------
+
+    def _stop_number(self, error: GraphError) -> None:
+        if error.code == TOKEN_EXPIRED:
+            status = NumberStatus.TOKEN_EXPIRED
+        elif error.code in BLOCKING_AUTH_CODES:
+            status = NumberStatus.BLOCKED
+        else:
+            status = NumberStatus.DISCONNECTED
+        Number.objects.filter(pk=self.number.pk).update(
+            status=status, last_error=str(error)[:2000], last_error_code=error.code
+        )
+        self._pause_number_campaigns(f"number stopped: {status} ({error.code}): {error.message}")
+
+    def _pause_number_campaigns(self, reason: str) -> None:
+        self.stop_lane = True
+        for campaign_id in running_campaign_ids(self.number.pk):
+            self._pause_campaign(campaign_id, reason)
+
+    def _pause_campaign(self, campaign_id: int, reason: str) -> None:
+        from campaigns.services import CampaignStateError, campaign_pause
+
+        self.stopped_campaigns.add(campaign_id)
+        campaign = Campaign.objects.filter(pk=campaign_id).first()
+        if campaign is None:
+            return
+        # Already paused, cancelled or completed by someone else: nothing to do.
+        with contextlib.suppress(CampaignStateError):
+            campaign_pause(campaign=campaign, user=None, reason=reason)
+        logger.warning("campaign %s paused: %s", campaign_id, reason)
+
+    def _suppress(self, recipient: Claimed, error: GraphError) -> None:
+        from campaigns.models import Suppression, SuppressionSource
+
+        campaign = Campaign.objects.only("workspace_id").get(pk=recipient.campaign_id)
+        Suppression.objects.get_or_create(
+            workspace_id=campaign.workspace_id,
+            phone=recipient.phone,
+            defaults={
+                "reason": f"{error.code}: {error.message}"[:200],
+                "source": SuppressionSource.WEBHOOK,
+            },
+        )
+
+    # -- recording --------------------------------------------------------------------
+
+    def _add(self, outcome: Outcome) -> None:
+        self.pending.append(outcome)
+        self.done_ids.add(outcome.recipient.id)
+
+    def _maybe_flush(self) -> None:
+        if (
+            len(self.pending) >= settings.LANE_FLUSH_EVERY
+            or time.monotonic() - self.last_flush >= settings.LANE_FLUSH_SECONDS
+        ):
+            self._flush()
+            # Pause and cancel take effect within one flush, and a lost lease
+            # (Redis restart, long stall) means another link may be starting.
+            if not self.lease.renew():
+                logger.warning("lane %s lost its lease; stopping this link", self.number.pk)
+                self.stop_lane = True
+            self._drop_stopped_campaigns()
+
+    def _drop_stopped_campaigns(self) -> None:
+        campaign_ids = {c.campaign_id for c in self.batch} - self.stopped_campaigns
+        running = set(
+            Campaign.objects.filter(pk__in=campaign_ids, status=CampaignStatus.RUNNING).values_list(
+                "pk", flat=True
+            )
+        )
+        self.stopped_campaigns |= campaign_ids - running
+
+    def _flush(self) -> None:
+        outcomes, self.pending = self.pending, []
+        self.last_flush = time.monotonic()
+        if not outcomes:
+            return
+        self.recorded += record_outcomes(self.token, outcomes)
+        signals = "".join(o.signal for o in outcomes if o.attempted)
+        cut = self.limiter.record(signals)
+        if cut is not None:
+            from messaging.services import rate_adjustment_record
+
+            rate_adjustment_record(old=cut[0], new=cut[1], reason="3 consecutive throttling errors")
+
+
+def batch_size(number: Number) -> int:
+    """About two seconds of sending at the number's cap, within LANE_BATCH_SIZE.
+
+    Short links keep pause latency and crash exposure (unknowns are at most one
+    batch) small, while large enough batches amortise the claim.
+    """
+    from messaging.ratelimit import current_rate
+
+    pace = min(current_rate(), float(number.max_mps))
+    return max(1, min(settings.LANE_BATCH_SIZE, int(pace * 2)))
+
+
+def lane_run(number_id: int) -> LinkResult:
+    """One link: lease, claim, send, record, release. Never raises for a send failure."""
+    token = secrets.token_hex(12)
+    lease = Lease(number_id, token)
+    if not lease.acquire():
+        return LinkResult("busy")
+    try:
+        number = Number.objects.filter(pk=number_id).first()
+        if number is None or not number.is_usable:
+            return LinkResult("stopped")
+        redis = get_redis()
+        with redis.pipeline(transaction=False) as pipe:
+            pipe.rpush(marks_key(token), CLAIM_SENTINEL)
+            pipe.expire(marks_key(token), MARKS_TTL_SECONDS)
+            pipe.execute()
+        batch = claim_batch(number_id=number_id, token=token, size=batch_size(number))
+        if not batch:
+            redis.delete(marks_key(token))
+            return LinkResult("idle")
+        sender = BatchSender(number=number, token=token, batch=batch, lease=lease)
+        sender.run()
+        return LinkResult(
+            "stopped" if sender.stop_lane else "more",
+            claimed=len(batch),
+            recorded=sender.recorded,
+            campaigns={c.campaign_id for c in batch},
+        )
+    finally:
+        lease.release()

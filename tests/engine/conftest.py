@@ -1,0 +1,122 @@
+"""Fixtures for the sending engine: numbers and templates from the simulator, a running campaign."""
+
+import time
+from dataclasses import dataclass
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from campaigns.models import Campaign, CampaignStatus, CampaignTemplate, Recipient
+from config import procs
+from messaging.simulator.seed import DEMO_PHONE_NUMBER_IDS, DEMO_TOKEN, DEMO_WABA_ID
+from numbers.models import Number
+from templates_sync.models import Template
+from templates_sync.services import templates_sync
+
+
+@dataclass
+class Setup:
+    workspace: object
+    numbers: list[Number]
+    promo: Template  # seasonal_promo en_US: body.1, body.2
+    hello: Template  # hello_world: no parameters
+
+    def campaign(self, *, count: int, numbers=None, status=CampaignStatus.RUNNING, phones=None):
+        """A campaign with ``count`` recipients spread round-robin over ``numbers``."""
+        numbers = numbers or self.numbers[:1]
+        campaign = Campaign.objects.create(
+            workspace=self.workspace,
+            name=f"c{Campaign.objects.count() + 1}",
+            status=status,
+            started_at=timezone.now() if status == CampaignStatus.RUNNING else None,
+        )
+        campaign.numbers.set(numbers)
+        CampaignTemplate.objects.create(campaign=campaign, template=self.promo, weight=1)
+        phones = phones or [f"+9198{i:08d}" for i in range(count)]
+        Recipient.objects.bulk_create(
+            Recipient(
+                campaign=campaign,
+                phone=phone,
+                variables={"body.1": f"Name{i}", "body.2": f"CODE{i}"},
+                template=self.promo,
+                number=numbers[i % len(numbers)],
+                row_number=i + 2,
+            )
+            for i, phone in enumerate(phones)
+        )
+        Campaign.objects.filter(pk=campaign.pk).update(total=len(phones))
+        campaign.refresh_from_db()
+        return campaign
+
+
+@pytest.fixture
+def engine(sim, workspace) -> Setup:
+    """Both demo numbers (uncapped here) and the simulator's templates, synced for real."""
+    sim.set_faults(mps=0)
+    numbers = [
+        Number.objects.create(
+            workspace=workspace,
+            label=f"demo {i + 1}",
+            phone_number_id=phone_number_id,
+            waba_id=DEMO_WABA_ID,
+            access_token=DEMO_TOKEN,
+            max_mps=1000,
+        )
+        for i, phone_number_id in enumerate(DEMO_PHONE_NUMBER_IDS)
+    ]
+    result = templates_sync(workspace=workspace, number=numbers[0])
+    assert not result.errors, result.errors
+    templates = Template.objects.filter(workspace=workspace)
+    return Setup(
+        workspace=workspace,
+        numbers=numbers,
+        promo=templates.get(name="seasonal_promo", language="en_US"),
+        hello=templates.get(name="hello_world"),
+    )
+
+
+def worker_env(simulator, settings, **extra) -> dict[str, str]:
+    """Environment for a real Celery worker on the test database, Redis and simulator."""
+    db = connection.settings_dict
+    return {
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "TEST_REDIS_URL": settings.REDIS_URL,
+        "WHATSAPP_GRAPH_URL": simulator.base_url,
+        # A dead worker's lease must lapse quickly for the sweeper to step in.
+        "LANE_LEASE_SECONDS": "3",
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+
+
+@pytest.fixture
+def start_worker(simulator, settings, tmp_path):
+    """``start_worker(name)`` runs a real worker on the sending queue; stopped after the test."""
+    started: list[procs.ManagedProcess] = []
+
+    def start(name: str = "w1", *, concurrency: int = 4, **env) -> procs.ManagedProcess:
+        worker = procs.celery_worker(
+            name,
+            "sending,default",
+            concurrency=concurrency,
+            env=worker_env(simulator, settings, **env),
+        )
+        worker.log_dir = tmp_path
+        started.append(worker.start())
+        wait_worker_ready(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop(timeout=10)
+
+
+def wait_worker_ready(worker, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while "ready." not in worker.log_path.read_text(errors="replace"):
+        if not worker.alive():
+            raise RuntimeError(f"worker died: {worker.log_path.read_text()[-2000:]}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"worker not ready: {worker.log_path.read_text()[-2000:]}")
+        time.sleep(0.1)
