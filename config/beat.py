@@ -37,6 +37,13 @@ PERIODIC_TASKS: list[Periodic] = [
         "send rate controller", "messaging.tasks.periodic_rate_controller", 5, expires_seconds=5
     ),
     Periodic("sending sweeper", "messaging.tasks.periodic_sweep", 10, expires_seconds=10),
+    Periodic(
+        "webhooks retry",
+        "messaging.webhook_tasks.retry_webhook_work",
+        10,
+        queue="webhooks",
+        expires_seconds=10,
+    ),
     Periodic("templates sync", "templates_sync.tasks.sync_all_templates", 900, expires_seconds=600),
 ]
 

@@ -7,6 +7,7 @@ from rest_framework.authtoken.views import obtain_auth_token
 
 from accounts import api as accounts_api
 from config.health import healthz
+from messaging.webhooks import whatsapp_webhook
 
 api_patterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
@@ -24,6 +25,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     path("healthz", healthz, name="healthz"),
+    path("webhooks/whatsapp/", whatsapp_webhook, name="whatsapp-webhook"),
 ]
 
 admin.site.site_header = "WhatsApp campaigns"

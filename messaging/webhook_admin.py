@@ -1,0 +1,137 @@
+"""Admin for webhook data: raw events (read-only, superusers, with "reprocess") and the
+inbound messages of each workspace."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from accounts.tenancy import WorkspaceScopedAdmin
+from messaging.webhook_models import InboundMessage, StatusUpdate, WebhookEvent
+from messaging.webhook_processing import webhook_event_process
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(ReadOnlyAdmin):
+    """Raw events span every workspace, so only superusers see them."""
+
+    list_display = ["id", "received_at", "status", "signature_valid", "short_outcome", "error"]
+    list_filter = ["status", "signature_valid"]
+    search_fields = ["dedupe_key", "error"]
+    date_hierarchy = "received_at"
+    actions = ["reprocess"]
+    fields = [
+        "received_at",
+        "status",
+        "signature_valid",
+        "attempts",
+        "processed_at",
+        "error",
+        "outcome",
+        "headers",
+        "dedupe_key",
+        "pretty_body",
+    ]
+    readonly_fields = fields
+
+    def has_module_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_reprocess_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+    @admin.display(description="outcome")
+    def short_outcome(self, event: WebhookEvent) -> str:
+        return ", ".join(f"{key} {value}" for key, value in sorted(event.outcome.items()))
+
+    @admin.display(description="body")
+    def pretty_body(self, event: WebhookEvent) -> str:
+        text = event.body_bytes.decode("utf-8", "replace")
+        with contextlib.suppress(ValueError):
+            text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", text)
+
+    @admin.action(description="Reprocess selected events", permissions=["reprocess"])
+    def reprocess(self, request, queryset) -> None:
+        done = refused = 0
+        for event_id in queryset.order_by("pk").values_list("pk", flat=True):
+            event = webhook_event_process(event_id=event_id, force=True)
+            if event is None or not event.signature_valid:
+                refused += 1
+            else:
+                done += 1
+        self.message_user(request, f"Reprocessed {done} event(s).", messages.SUCCESS)
+        if refused:
+            self.message_user(
+                request,
+                f"{refused} event(s) with a bad signature were not processed.",
+                messages.WARNING,
+            )
+
+
+@admin.register(StatusUpdate)
+class StatusUpdateAdmin(ReadOnlyAdmin):
+    list_display = ["message_key", "status", "at", "outcome", "recipient", "note"]
+    list_filter = ["status", "outcome"]
+    search_fields = ["message_key", "wa_id"]
+    raw_id_fields = ["recipient", "event"]
+
+    def has_module_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+
+@admin.register(InboundMessage)
+class InboundMessageAdmin(WorkspaceScopedAdmin):
+    list_display = ["at", "number", "wa_id", "contact_name", "type", "text", "campaign"]
+    list_filter = ["type", "number"]
+    search_fields = ["wa_id", "contact_name", "text", "message_id"]
+    date_hierarchy = "at"
+    list_select_related = ["number", "campaign"]
+    readonly_fields = [
+        "workspace",
+        "number",
+        "event",
+        "message_id",
+        "wa_id",
+        "contact_name",
+        "type",
+        "text",
+        "payload",
+        "media",
+        "context_wamid",
+        "raw",
+        "at",
+        "received_at",
+        "recipient",
+        "campaign",
+    ]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Viewing needs this with readonly_fields; nothing is editable.
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,241 @@
+"""Fixtures for the webhook tests: a running campaign with recipients, signed POSTs, and
+builders of Meta's payload shapes (graph-api.md, "Webhooks")."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from campaigns.models import Campaign, CampaignStatus, CampaignTemplate, Recipient, RecipientStatus
+from messaging.services import campaign_counters_reconcile
+from messaging.webhook_models import WebhookEvent, WebhookEventStatus
+from messaging.webhook_processing import webhook_event_process
+from numbers.models import Number
+from templates_sync.models import Template, TemplateStatus
+
+APP_SECRET = "test-app-secret"
+VERIFY_TOKEN = "test-verify-token"
+WABA_ID = "100000000000001"
+PNID = "200000000000001"
+OTHER_PNID = "200000000000002"
+DISPLAY = "15550000001"
+URL = "/webhooks/whatsapp/"
+# 2025-01-01 00:00:00 UTC and the seconds after it: Meta's timestamps are whole seconds.
+T0 = 1735689600
+
+
+def at(seconds: int) -> datetime:
+    return datetime.fromtimestamp(T0 + seconds, tz=UTC)
+
+
+def sign(body: bytes, secret: str = APP_SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def webhook_settings(settings):
+    settings.WHATSAPP_APP_SECRET = APP_SECRET
+    settings.WHATSAPP_VERIFY_TOKEN = VERIFY_TOKEN
+    return settings
+
+
+@dataclass
+class World:
+    workspace: Any
+    number: Number
+    other_number: Number
+    template: Template
+    campaign: Campaign
+
+    def recipient(
+        self,
+        phone: str,
+        *,
+        status: str = RecipientStatus.SENT,
+        wamid: str | None = "auto",
+        campaign: Campaign | None = None,
+        number: Number | None = None,
+        sent_at: datetime | None = None,
+    ) -> Recipient:
+        """A recipient in ``status`` as the engine leaves it (sent: wamid and sent_at set),
+        with the campaign's stored counters kept equal to its rows."""
+        campaign = campaign or self.campaign
+        accepted = status in (RecipientStatus.SENT, RecipientStatus.DELIVERED, RecipientStatus.READ)
+        recipient = Recipient.objects.create(
+            campaign=campaign,
+            phone=phone,
+            template=self.template,
+            number=number or self.number,
+            status=status,
+            wamid=f"wamid.{phone.lstrip('+')}"
+            if wamid == "auto" and accepted
+            else (None if wamid == "auto" else wamid),
+            sent_at=(sent_at or at(0)) if accepted else None,
+            attempts=0 if status == RecipientStatus.PENDING else 1,
+        )
+        campaign_counters_reconcile(campaign=campaign)
+        return recipient
+
+    def new_campaign(self, name: str, status: str = CampaignStatus.RUNNING) -> Campaign:
+        campaign = Campaign.objects.create(
+            workspace=self.workspace, name=name, status=status, started_at=timezone.now()
+        )
+        campaign.numbers.set([self.number])
+        CampaignTemplate.objects.create(campaign=campaign, template=self.template)
+        return campaign
+
+
+@pytest.fixture
+def world(workspace) -> World:
+    number = Number.objects.create(
+        workspace=workspace,
+        label="main",
+        phone_number_id=PNID,
+        waba_id=WABA_ID,
+        access_token="token-1",
+        display_phone_number="+1 555-000-0001",
+        quality_rating="GREEN",
+        messaging_limit_tier="TIER_1K",
+    )
+    other = Number.objects.create(
+        workspace=workspace,
+        label="second",
+        phone_number_id=OTHER_PNID,
+        waba_id=WABA_ID,
+        access_token="token-2",
+        display_phone_number="+1 555-000-0002",
+    )
+    template = Template.objects.create(
+        workspace=workspace,
+        number=number,
+        waba_id=WABA_ID,
+        meta_id="300000000000001",
+        name="seasonal_promo",
+        language="en_US",
+        category="MARKETING",
+        status=TemplateStatus.APPROVED,
+        synced_at=at(0),
+        last_seen_at=at(0),
+        status_changed_at=at(0),
+    )
+    world = World(workspace, number, other, template, None)  # type: ignore[arg-type]
+    world.campaign = world.new_campaign("Autumn sale")
+    world.campaign.numbers.add(other)
+    return world
+
+
+# --- payloads ---------------------------------------------------------------------------
+
+
+def status(
+    wamid: str | None,
+    state: str,
+    seconds: int,
+    *,
+    wa_id: str = "919800000001",
+    callback: str | None = None,
+    errors: list[dict] | None = None,
+    pricing: bool = True,
+) -> dict[str, Any]:
+    """One value.statuses[] item as Meta sends it."""
+    item: dict[str, Any] = {"status": state, "timestamp": str(T0 + seconds), "recipient_id": wa_id}
+    if wamid is not None:
+        item["id"] = wamid
+    if callback is not None:
+        item["biz_opaque_callback_data"] = callback
+    if state in ("sent", "delivered") and pricing:
+        item["conversation"] = {"id": "c0ffee", "origin": {"type": "marketing"}}
+        if state == "sent":
+            item["conversation"]["expiration_timestamp"] = str(T0 + seconds + 86400)
+        item["pricing"] = {"billable": True, "pricing_model": "PMP", "category": "marketing"}
+    if errors is not None:
+        item["errors"] = errors
+    return item
+
+
+def messages_change(
+    *,
+    pnid: str = PNID,
+    statuses: list[dict] | None = None,
+    messages: list[dict] | None = None,
+    contacts: list[dict] | None = None,
+) -> dict[str, Any]:
+    value: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": DISPLAY, "phone_number_id": pnid},
+    }
+    if contacts is not None:
+        value["contacts"] = contacts
+    if messages is not None:
+        value["messages"] = messages
+    if statuses is not None:
+        value["statuses"] = statuses
+    return {"field": "messages", "value": value}
+
+
+def payload(*changes: dict, waba_id: str = WABA_ID, time: int | None = None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"id": waba_id, "changes": list(changes)}
+    if time is not None:
+        entry["time"] = T0 + time
+    return {"object": "whatsapp_business_account", "entry": [entry]}
+
+
+def statuses_payload(*items: dict, pnid: str = PNID) -> dict[str, Any]:
+    return payload(messages_change(pnid=pnid, statuses=list(items)))
+
+
+def inbound_payload(
+    message: dict, *, wa_id: str = "919800000001", name: str = "Asha", pnid: str = PNID
+) -> dict[str, Any]:
+    message = {"from": wa_id, "timestamp": str(T0 + 100), **message}
+    return payload(
+        messages_change(
+            pnid=pnid,
+            contacts=[{"profile": {"name": name}, "wa_id": wa_id}],
+            messages=[message],
+        )
+    )
+
+
+# --- posting and processing ------------------------------------------------------------
+
+
+@pytest.fixture
+def post(client):
+    """``post(payload_or_bytes, signature=...)``: a signed POST through the real view."""
+
+    def send(body: Any, *, signature: str | None = "sign", **headers: str):
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        if signature == "sign":
+            signature = sign(raw)
+        if signature is not None:
+            headers["HTTP_X_HUB_SIGNATURE_256"] = signature
+        return client.post(URL, data=raw, content_type="application/json", **headers)
+
+    return send
+
+
+def process_received() -> list[WebhookEvent]:
+    """Run the processing task's function for every received event, oldest first."""
+    ids = WebhookEvent.objects.filter(status=WebhookEventStatus.RECEIVED).order_by("pk")
+    return [webhook_event_process(event_id=pk) for pk in list(ids.values_list("pk", flat=True))]
+
+
+@pytest.fixture
+def deliver(post):
+    """POST a signed payload and process it; returns the processed event."""
+
+    def run(body: Any) -> WebhookEvent:
+        response = post(body)
+        assert response.status_code == 200, response.content
+        [event] = process_received()
+        return event
+
+    return run
