@@ -155,7 +155,14 @@ def create_campaign(workspace, numbers, template, count: int) -> Campaign:
 @contextmanager
 def workers(sim, *, count: int = 1, concurrency: int = 8, **env):
     started = []
+    from django.conf import settings
+
     worker_env = {
+        # As in production: with DEBUG on, Django keeps every query's text.
+        "DEBUG": "0",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "FIELD_ENCRYPTION_KEY": settings.FIELD_ENCRYPTION_KEY,
+        "ALLOWED_HOSTS": "localhost",
         "DATABASE_URL": os.environ["DATABASE_URL"],
         "REDIS_URL": os.environ["REDIS_URL"],
         "WHATSAPP_GRAPH_URL": sim.base_url,

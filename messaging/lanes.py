@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import secrets
 import time
 from collections import Counter, defaultdict
@@ -84,10 +85,16 @@ class Lease:
 
     def renew(self) -> bool:
         """Extends the lease; False when it was lost (expired, Redis restarted, taken)."""
-        return bool(self.redis.eval(_RENEW, 1, self.key, self.token, self.ttl_ms))
+        try:
+            return bool(self.redis.eval(_RENEW, 1, self.key, self.token, self.ttl_ms))
+        except redis_exceptions.RedisError:
+            return False
 
     def release(self) -> None:
-        self.redis.eval(_RELEASE, 1, self.key, self.token)
+        # Best effort: a lease Redis lost (restart) is released already, and
+        # one we could not delete expires within its TTL.
+        with contextlib.suppress(redis_exceptions.RedisError):
+            self.redis.eval(_RELEASE, 1, self.key, self.token)
 
 
 @dataclass
@@ -246,8 +253,16 @@ def retry_or_fail(recipient: Claimed, error: GraphError, now: datetime, *, signa
 
 
 def _title(error: GraphError) -> str:
-    return (error.title or f"Graph API error {error.code}")[:255]
+    """Meta's message without its "(#131026) " prefix: the code has its own column.
 
+    Not ``error.title``: outside error_user_title that is the exception type
+    ("OAuthException"), which tells a person nothing.
+    """
+    message = error.message or f"Graph API error {error.code}"
+    return _CODE_PREFIX.sub("", message, count=1)[:255]
+
+
+_CODE_PREFIX = re.compile(r"^\(#\d+\)\s*")
 
 _RECORD_SQL = """
 UPDATE campaigns_recipient r SET
@@ -388,7 +403,8 @@ class BatchSender:
         self.recorded: Counter = Counter()
         self.done_ids: set[int] = set()
         self.stopped_campaigns: set[int] = set()
-        self.stop_lane = False
+        self.stop_lane = False  # the number cannot send: the lane ends
+        self.link_cut = False  # this link ends early; the lane goes on
         self.last_flush = time.monotonic()
         self.templates = {
             t.pk: t for t in Template.objects.filter(pk__in={c.template_id for c in batch})
@@ -404,7 +420,7 @@ class BatchSender:
         in_flight: list[tuple[Claimed, Future]] = []
         try:
             for index, recipient in enumerate(self.batch):
-                if self.stop_lane:
+                if self.stop_lane or self.link_cut:
                     break
                 if recipient.campaign_id in self.stopped_campaigns:
                     continue
@@ -419,8 +435,8 @@ class BatchSender:
                 except redis_exceptions.RedisError:
                     # An attempt that cannot be marked is not made: a crash
                     # now could not tell it from one never tried.
-                    logger.warning("lane %s cannot mark attempts; stopping", self.number.pk)
-                    self.stop_lane = True
+                    logger.warning("lane %s cannot mark attempts; ending this link", self.number.pk)
+                    self.link_cut = True
                     break
                 if pool is None:
                     self._settle(recipient, self._call(recipient, components))
@@ -438,7 +454,9 @@ class BatchSender:
             unattempted = [c.id for c in self.batch if c.id not in self.done_ids]
             release_unattempted(self.token, unattempted)
             self.attempt_marks.close()
-            self.redis.delete(self.marks)
+            # Best effort: the sweeper ignores marks of a claim with no row left in it.
+            with contextlib.suppress(redis_exceptions.RedisError):
+                self.redis.delete(self.marks)
 
     @staticmethod
     def _result_of(item: tuple[Claimed, Future]) -> tuple[Claimed, SendResult | GraphError]:
@@ -583,8 +601,8 @@ class BatchSender:
             # Pause and cancel take effect within one flush, and a lost lease
             # (Redis restart, long stall) means another link may be starting.
             if not self.lease.renew():
-                logger.warning("lane %s lost its lease; stopping this link", self.number.pk)
-                self.stop_lane = True
+                logger.warning("lane %s lost its lease; ending this link", self.number.pk)
+                self.link_cut = True
             self._drop_stopped_campaigns()
 
     def _drop_stopped_campaigns(self) -> None:
@@ -603,7 +621,13 @@ class BatchSender:
             return
         self.recorded += record_outcomes(self.token, outcomes)
         signals = "".join(o.signal for o in outcomes if o.attempted)
-        cut = self.limiter.record(signals)
+        try:
+            cut = self.limiter.record(signals)
+        except redis_exceptions.RedisError:
+            # The outcomes are safe in PostgreSQL; only this batch's feedback to
+            # the rate controller is lost.
+            logger.warning("lane %s could not report outcomes to the rate store", self.number.pk)
+            return
         if cut is not None:
             from messaging.services import rate_adjustment_record
 

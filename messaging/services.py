@@ -189,6 +189,13 @@ def _numbers_with_due_work(now: datetime) -> list[int]:
     )
 
 
+def stopped_campaigns(campaign_ids):
+    """Those of ``campaign_ids`` that are no longer running."""
+    if not campaign_ids:
+        return []
+    return list(Campaign.objects.filter(pk__in=campaign_ids).exclude(status=CampaignStatus.RUNNING))
+
+
 def running_campaigns_of(*, number_id: int):
     return Campaign.objects.filter(numbers=number_id, status=CampaignStatus.RUNNING)
 

@@ -12,6 +12,10 @@ def send_lane(number_id: int) -> str:
     """One link of the number's lane; queues its successor while there is due work."""
     services.lane_kick_clear(number_id=number_id)
     result = lane_run(number_id)
+    # A campaign paused or cancelled while this link sent: its last in-flight
+    # results are in now, so this is when its counters can be made exact.
+    for campaign in services.stopped_campaigns(result.campaigns):
+        services.campaign_counters_reconcile(campaign=campaign)
     if result.state == "more":
         services.lane_kick(number_id=number_id)
     elif result.state == "idle":

@@ -1,14 +1,20 @@
 """Fixtures for the sending engine: numbers and templates from the simulator, a running campaign."""
 
+import shutil
+import socket
+import subprocess
 import time
 from dataclasses import dataclass
 
 import pytest
+import redis
 from django.db import connection
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignStatus, CampaignTemplate, Recipient
 from config import procs
+from config.celery import app as celery_app
+from config.redis import get_redis
 from messaging.simulator.seed import DEMO_PHONE_NUMBER_IDS, DEMO_TOKEN, DEMO_WABA_ID
 from numbers.models import Number
 from templates_sync.models import Template
@@ -120,3 +126,66 @@ def wait_worker_ready(worker, timeout: float = 30) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"worker not ready: {worker.log_path.read_text()[-2000:]}")
         time.sleep(0.1)
+
+
+class PrivateRedis:
+    """A redis-server of the test's own, which it may stop and restart empty."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis.from_url(self.url).ping()
+                return
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "private redis did not start"
+                time.sleep(0.05)
+
+    def restart(self) -> None:
+        """Stops it (everything in it is lost, as it keeps nothing on disk) and starts it again."""
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        self.start()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def private_redis(settings):
+    """Points this process (rate store and Celery broker) at a Redis of the test's own."""
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server is not installed here (Redis runs elsewhere)")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = PrivateRedis(port)
+    server.start()
+    old_broker = celery_app.conf.broker_url
+    settings.REDIS_URL = server.url
+    settings.CELERY_BROKER_URL = server.url
+    _use_broker(server.url)
+    get_redis.cache_clear()
+    yield server
+    _use_broker(old_broker)
+    get_redis.cache_clear()
+    server.stop()
+
+
+def _use_broker(url: str) -> None:
+    # Celery caches its connection and producer pools per app; drop them so the
+    # next send opens a connection to ``url``.
+    celery_app.conf.broker_url = url
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None

@@ -286,3 +286,18 @@ def test_cancel_mid_batch_leaves_no_row_pending(engine, sim, settings):
     assert sim.counts()["total"] == counts["sent"]
     campaign.refresh_from_db()
     assert (campaign.sent, campaign.cancelled) == (counts["sent"], counts["cancelled"])
+
+
+def test_a_window_keeps_several_sends_in_flight_and_records_each_once(engine, sim, settings):
+    settings.LANE_WINDOW = 4
+    campaign = engine.campaign(count=24)
+    sim.set_faults(latency_ms=[40, 40])
+    started = time.monotonic()
+    run_until_idle(engine.numbers[0].pk)
+    elapsed = time.monotonic() - started
+    # One at a time would take 24 x 40 ms; four in flight about a quarter of that.
+    assert elapsed < 24 * 0.040 * 0.6
+    assert statuses(campaign) == {"sent": 24}
+    assert sim.counts(duplicates_only=True)["by_recipient"] == {}
+    wamids = set(campaign.recipients.values_list("wamid", flat=True))
+    assert wamids == {m["wamid"] for m in sim.messages()}

@@ -4,12 +4,16 @@ import itertools
 import time
 
 import pytest
+from django.db.models import Count
 
 from campaigns.models import CampaignStatus, RecipientStatus
-from campaigns.services import campaign_start
+from campaigns.services import campaign_cancel, campaign_pause, campaign_resume, campaign_start
 from config.redis import get_redis
 from messaging import ratelimit
 from messaging.services import campaign_counters_check, sweep
+from messaging.tasks import send_lane
+from messaging.webhook_models import PendingStatus, WebhookEvent, WebhookEventStatus
+from messaging.webhook_processing import pending_statuses_apply
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -80,11 +84,17 @@ def test_numbers_send_in_parallel(engine, sim, start_worker):
 
 
 def test_a_worker_killed_mid_batch_sends_nothing_twice_and_strands_nothing(
-    engine, sim, start_worker, settings
+    engine, sim, start_worker, settings, live_server
 ):
     settings.SWEEP_GRACE_SECONDS = 1
+    settings.WHATSAPP_APP_SECRET = "kill-test-secret"
     first = start_worker("doomed", concurrency=1)
-    sim.set_faults(latency_ms=[8, 8])
+    sim.set_faults(
+        latency_ms=[8, 8],
+        callback_url=f"{live_server.url}/webhooks/whatsapp/",
+        app_secret="kill-test-secret",
+        read_rate=0.0,
+    )
     campaign = engine.campaign(count=400, status=CampaignStatus.DRAFT)
     campaign_start(campaign=campaign, user=None)
     wait_until(lambda: sim.counts()["total"] >= 120, timeout=30, step=0.01, what="sends")
@@ -93,7 +103,7 @@ def test_a_worker_killed_mid_batch_sends_nothing_twice_and_strands_nothing(
     assert at_kill < 400
     assert campaign.recipients.filter(status=RecipientStatus.SENDING).exists()
 
-    start_worker("rescuer", concurrency=1)
+    start_worker("rescuer", concurrency=2)
     run_to_completion(campaign, timeout=90)
 
     assert sim.counts(duplicates_only=True)["by_recipient"] == {}
@@ -109,4 +119,128 @@ def test_a_worker_killed_mid_batch_sends_nothing_twice_and_strands_nothing(
     everyone = {p.lstrip("+") for p in statuses}
     assert everyone - unknown <= accepted
     assert len(accepted | unknown) == 400
+
+    # The simulator's status webhooks carry our id: they resolve the unknowns it accepted.
+    assert sim.webhooks(wait=60)["idle"] is True
+
+    def receipts_applied() -> bool:
+        # Beat's part: statuses that raced the send's answer wait until it is recorded.
+        pending_statuses_apply()
+        return not (
+            WebhookEvent.objects.filter(status=WebhookEventStatus.RECEIVED).exists()
+            or PendingStatus.objects.exists()
+        )
+
+    wait_until(receipts_applied, timeout=90, step=0.5, what="webhooks processed")
+    resolved = dict(campaign.recipients.values_list("phone", "status"))
+    still_unknown = {p.lstrip("+") for p, s in resolved.items() if s == RecipientStatus.UNKNOWN}
+    assert still_unknown == unknown - accepted
+    assert {s for p, s in resolved.items() if p.lstrip("+") in accepted} == {
+        RecipientStatus.DELIVERED
+    }
+    assert sim.counts(duplicates_only=True)["by_recipient"] == {}
+    assert campaign_counters_check(campaign) == {}
+
+
+def test_redis_restarted_mid_run_loses_no_contact_and_sends_nothing_twice(
+    engine, sim, start_worker, settings, private_redis
+):
+    settings.SWEEP_GRACE_SECONDS = 1
+    worker = start_worker("survivor", concurrency=2, TEST_REDIS_URL=private_redis.url)
+    sim.set_faults(latency_ms=[8, 8])
+    get_redis().set(ratelimit.RATE_KEY, "1000")
+    campaign = engine.campaign(count=300, status=CampaignStatus.DRAFT)
+    campaign_start(campaign=campaign, user=None)
+    wait_until(lambda: sim.counts()["total"] >= 100, timeout=30, step=0.01, what="sends")
+
+    private_redis.restart()  # queues, leases, marks and the rate are gone
+    get_redis().connection_pool.disconnect()
+    # Celery's worker may exit on a lost broker connection with a task unacked
+    # (kombu fails restoring it); production runs workers under a supervisor
+    # that restarts them (docs/production.md), as this does.
+    time.sleep(2)
+    if not worker.alive():
+        worker = start_worker("survivor-2", concurrency=2, TEST_REDIS_URL=private_redis.url)
+
+    run_to_completion(campaign, timeout=120)
+    assert sim.counts(duplicates_only=True)["by_recipient"] == {}
+    statuses = dict(campaign.recipients.values_list("phone", "status"))
+    accepted = {m["to"] for m in sim.messages()}
+    unknown = {p.lstrip("+") for p, s in statuses.items() if s == RecipientStatus.UNKNOWN}
+    assert set(statuses.values()) <= {RecipientStatus.SENT, RecipientStatus.UNKNOWN}
+    # The worker lived: it recorded every answer it got, so only a call cut off
+    # by the restart itself can be unknown.
+    assert len(unknown) <= settings.LANE_WINDOW
+    assert {p.lstrip("+") for p in statuses} - unknown <= accepted
+    assert campaign_counters_check(campaign) == {}
+
+
+def no_claims_left(campaign) -> bool:
+    return not campaign.recipients.filter(status=RecipientStatus.SENDING).exists()
+
+
+def test_pause_and_resume_mid_run_end_with_everyone_sent_once(engine, sim, start_worker):
+    start_worker()
+    sim.set_faults(latency_ms=[5, 5])
+    campaign = engine.campaign(count=300, numbers=engine.numbers, status=CampaignStatus.DRAFT)
+    campaign_start(campaign=campaign, user=None)
+    wait_until(lambda: sim.counts()["total"] >= 50, timeout=30, step=0.01, what="sends")
+    campaign_pause(campaign=campaign, user=None, reason="checking the copy")
+    wait_until(lambda: no_claims_left(campaign), timeout=30, what="lanes to stop")
+    time.sleep(0.5)
+    paused_at = sim.counts()["total"]
+    counts = dict(campaign.recipients.values_list("status").annotate(n=Count("pk")))
+    assert counts == {"sent": paused_at, "pending": 300 - paused_at}
+    assert paused_at < 300
+    assert campaign_counters_check(campaign) == {}
+
+    campaign_resume(campaign=campaign, user=None)
+    run_to_completion(campaign)
+    assert sim.counts()["total"] == 300
+    assert sim.counts(duplicates_only=True)["by_recipient"] == {}
+    assert campaign_counters_check(campaign) == {}
+    assert list(campaign.events.values_list("to_status", flat=True)) == [
+        "running",
+        "paused",
+        "running",
+        "completed",
+    ]
+
+
+def test_cancel_mid_run_leaves_every_unsent_contact_cancelled(engine, sim, start_worker):
+    start_worker()
+    sim.set_faults(latency_ms=[5, 5])
+    campaign = engine.campaign(count=300, numbers=engine.numbers, status=CampaignStatus.DRAFT)
+    campaign_start(campaign=campaign, user=None)
+    wait_until(lambda: sim.counts()["total"] >= 50, timeout=30, step=0.01, what="sends")
+    campaign_cancel(campaign=campaign, user=None, reason="wrong list")
+    wait_until(lambda: no_claims_left(campaign), timeout=30, what="lanes to stop")
+    time.sleep(0.5)
+    sent = sim.counts()["total"]
+    counts = dict(campaign.recipients.values_list("status").annotate(n=Count("pk")))
+    assert counts == {"sent": sent, "cancelled": 300 - sent}
+    assert sim.counts(duplicates_only=True)["by_recipient"] == {}
+    wait_until(lambda: campaign_counters_check(campaign) == {}, timeout=10, what="exact counters")
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.sent, campaign.cancelled) == ("cancelled", sent, 300 - sent)
+
+
+def test_two_workers_racing_for_one_lane_never_double_send(engine, sim, start_worker):
+    start_worker("racer-a", concurrency=3)
+    start_worker("racer-b", concurrency=3)
+    sim.set_faults(latency_ms=[2, 2])
+    campaign = engine.campaign(count=400, status=CampaignStatus.DRAFT)
+    campaign_start(campaign=campaign, user=None)
+    # Extra links for the same lane, past the "one queued link" guard: six
+    # processes in two workers compete for it the whole run.
+    for _ in range(12):
+        send_lane.delay(engine.numbers[0].pk)
+    run_to_completion(campaign)
+
+    sent = sim.messages()
+    assert len(sent) == 400
+    assert sim.counts(duplicates_only=True)["by_recipient"] == {}
+    # Still one at a time and in claim order: the lease serialises the links.
+    phones = list(campaign.recipients.order_by("pk").values_list("phone", flat=True))
+    assert [m["to"] for m in sent] == [p.lstrip("+") for p in phones]
     assert campaign_counters_check(campaign) == {}
