@@ -1,15 +1,21 @@
 """Benchmark: signed status webhook POSTs per second the endpoint accepts under gunicorn,
-answer time p50/p99, and the lag until a Celery worker on the webhooks queue applied all.
+answer time p50/p99, the lag until a Celery worker on the webhooks queue applied all, and
+the statuses applied per second.
 
 Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/wac_bench python bench/webhooks.py
        [--messages 3000] [--connections 16] [--duration 60] [--web-workers 2]
-       [--celery-concurrency 2] [--statuses-per-post 1] [--redis-url redis://127.0.0.1:6379/14]
+       [--celery-concurrency 2] [--statuses-per-post 1] [--rate 0] [--process-after]
+       [--redis-url redis://127.0.0.1:6379/14]
 
 It migrates the benchmark database, creates a running campaign with ``--messages`` sent
 recipients, starts gunicorn on a free loopback port and one Celery worker (webhooks queue),
 then POSTs sent, delivered and read for every message (one status per POST by default:
-Meta's worst case), in shuffled order, from ``--connections`` keep-alive connections.
-Both processes are stopped by pid at the end. Everything shares this machine's cores.
+Meta's worst case; ``--statuses-per-post`` batches them as Meta does under load), in
+shuffled order, from ``--connections`` keep-alive connections, as fast as answered or at
+``--rate`` POSTs per second. ``--process-after`` starts the worker only once every POST
+was answered, so processing is measured alone (statuses applied per second, from the
+first to the last event processed). Both processes are stopped by pid at the end.
+Everything shares this machine's cores.
 """
 
 from __future__ import annotations
@@ -136,14 +142,20 @@ def bodies(wamids: list[str], per_post: int) -> list[bytes]:
     return posts
 
 
-async def post_all(url: str, posts: list[bytes], connections: int, duration: float) -> dict:
+async def post_all(
+    url: str, posts: list[bytes], connections: int, duration: float, rate: float
+) -> dict:
     latencies: list[float] = []
     codes: dict[int, int] = {}
-    queue = iter(posts)
-    deadline = time.monotonic() + duration
+    queue = iter(enumerate(posts))
+    began = time.monotonic()
+    deadline = began + duration
 
     async def worker(session: aiohttp.ClientSession) -> None:
-        for body in queue:
+        for index, body in queue:
+            if rate:
+                # Open loop: POST number i leaves at i / rate, whatever the answers take.
+                await asyncio.sleep(max(0.0, began + index / rate - time.monotonic()))
             if time.monotonic() > deadline:
                 return
             signature = "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
@@ -175,6 +187,10 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--celery-concurrency", type=int, default=2)
     parser.add_argument("--statuses-per-post", type=int, default=1)
+    parser.add_argument("--rate", type=float, default=0.0, help="POSTs per second; 0: max")
+    parser.add_argument(
+        "--process-after", action="store_true", help="start the worker after the last POST"
+    )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--lag-timeout", type=float, default=300.0)
     args = parser.parse_args()
@@ -186,10 +202,10 @@ def main() -> None:
     wamids = setup_database(args.messages)
     posts = bodies(wamids, args.statuses_per_post)
 
-    from django.db.models import Count
+    from django.db.models import Count, Max, Min
 
     from config import procs
-    from messaging.webhook_models import WebhookEvent
+    from messaging.webhook_models import StatusUpdate, WebhookEvent
 
     secrets = json.loads((ROOT / "var" / "dev-secrets.json").read_text())
     env = {
@@ -206,7 +222,9 @@ def main() -> None:
     worker = procs.celery_worker(
         "bench-webhooks", "webhooks", concurrency=args.celery_concurrency, env=env
     )
-    started_processes = [web.start(), worker.start()]
+    started_processes = [web.start()]
+    if not args.process_after:
+        started_processes.append(worker.start())
     try:
         procs.wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
         result = asyncio.run(
@@ -215,8 +233,11 @@ def main() -> None:
                 posts,
                 args.connections,
                 args.duration,
+                args.rate,
             )
         )
+        if args.process_after:
+            started_processes.append(worker.start())
         answered_at = time.monotonic()
         sent = len(result["latencies"])
         lag = None
@@ -229,13 +250,19 @@ def main() -> None:
         outcome = dict(
             WebhookEvent.objects.values_list("status").annotate(n=Count("pk")).order_by()
         )
+        span = WebhookEvent.objects.aggregate(first=Min("processed_at"), last=Max("processed_at"))
+        statuses = dict(
+            StatusUpdate.objects.values_list("outcome").annotate(n=Count("pk")).order_by()
+        )
     finally:
         for process in started_processes:
             process.stop(timeout=20)
 
     from campaigns.models import Campaign
+    from messaging.services import campaign_counters_check
 
     campaign = Campaign.objects.get(workspace__slug="bench-webhooks")
+    recorded = sum(statuses.values())
     latencies = result["latencies"]
     print(
         f"command: DATABASE_URL={os.environ['DATABASE_URL']} {shlex.join([sys.executable, *sys.argv])}"
@@ -246,7 +273,10 @@ def main() -> None:
     )
     print(
         f"POSTs answered: {sent} in {result['elapsed']:.2f} s = {sent / result['elapsed']:.0f}/s "
-        f"({args.statuses_per_post} status per POST); codes {result['codes']}"
+        f"({args.statuses_per_post} status per POST"
+        f"{f', paced at {args.rate:.0f}/s' if args.rate else ''}"
+        f"{', worker started after the last answer' if args.process_after else ''}); "
+        f"codes {result['codes']}"
     )
     print(
         f"answer time: p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
@@ -256,14 +286,23 @@ def main() -> None:
     if lag is None:
         print(f"lag: events still unprocessed after {args.lag_timeout:.0f} s: {outcome}")
     else:
+        end_to_end = result["elapsed"] + lag
         print(
             f"lag after the last answer until every event was applied: {lag:.2f} s; "
-            f"end to end {result['elapsed'] + lag:.2f} s = "
-            f"{sent / (result['elapsed'] + lag):.0f} POSTs/s applied; events {outcome}"
+            f"end to end {end_to_end:.2f} s = {sent / end_to_end:.0f} POSTs/s, "
+            f"{recorded / end_to_end:.0f} statuses/s applied; events {outcome}"
+        )
+    if span["first"] and span["last"] and span["last"] > span["first"]:
+        busy = (span["last"] - span["first"]).total_seconds()
+        print(
+            f"processing: {recorded} statuses {statuses} in {busy:.2f} s from the first event "
+            f"processed to the last = {recorded / busy:.0f} statuses/s, "
+            f"{sum(outcome.values()) / busy:.0f} events/s"
         )
     print(
         f"campaign counters: sent {campaign.sent} delivered {campaign.delivered} read {campaign.read} "
-        f"(expected {args.messages} each when every POST was sent)"
+        f"(expected {args.messages} each when every POST was sent); "
+        f"check against the rows: {campaign_counters_check(campaign) or 'exact'}"
     )
 
 

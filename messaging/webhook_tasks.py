@@ -1,15 +1,21 @@
-"""Celery tasks on the ``webhooks`` queue: process a stored event, retry what waits."""
+"""Celery tasks on the ``webhooks`` queue: drain stored events in batches, retry what waits."""
 
 from __future__ import annotations
 
 import logging
+import os
+import time
 
 from celery import shared_task
 from django.db import OperationalError
+from redis.exceptions import RedisError
 
+from config.redis import get_redis
 from messaging.webhook_processing import (
+    DRAIN_BATCH,
     pending_statuses_apply,
     webhook_event_process,
+    webhook_events_drain,
     webhook_events_requeue,
 )
 
@@ -17,11 +23,82 @@ logger = logging.getLogger(__name__)
 
 # A deadlock or a lost connection is retried soon; past this the sweeper takes over.
 MAX_QUICK_RETRIES = 5
+# Set while a drain task is queued and has not started: POSTs arriving meanwhile queue
+# nothing (one Redis SET instead of a broker publish each; a backlog of thousands of
+# one-event tasks is what made processing trail the endpoint). It expires in case that
+# task is lost, so the next POST queues another.
+DRAIN_QUEUED_KEY = "webhooks:drain-queued"
+DRAIN_QUEUED_TTL_MS = 30_000
+# A drain requested by a POST starts this much later, so the events of a burst gather into
+# one batch: drains started per handful of events cost more CPU per event (task, claim and
+# marking statements) and slowed the endpoint sharing the cores (bench/webhooks.py).
+DRAIN_GATHER_SECONDS = float(os.environ.get("WEBHOOK_DRAIN_GATHER", "0.2"))
+# A drain stops after this long and queues its successor, so a link stays short and the
+# queue's other tasks (the periodic retry) get a worker.
+DRAIN_SECONDS = 20.0
+
+
+def request_drain(*, gather: bool = True) -> None:
+    """Make sure a drain task will run after this point (``gather``: after
+    DRAIN_GATHER_SECONDS); never raises (the endpoint must answer 200). Call after the
+    events to drain are committed.
+
+    Without a broker the events stay "received" and the periodic sweeper queues a drain.
+    """
+    try:
+        first = get_redis().set(DRAIN_QUEUED_KEY, "1", nx=True, px=DRAIN_QUEUED_TTL_MS)
+    except RedisError:
+        # No flag to coalesce on: queue anyway, a drain too many finds nothing and exits.
+        first = True
+    if not first:
+        return
+    try:
+        # No publish retries: a broker outage must not hold Meta's request open.
+        countdown = DRAIN_GATHER_SECONDS if gather else None
+        drain_webhook_events.apply_async(countdown=countdown, retry=False)
+    except Exception:
+        logger.warning("could not queue a webhook drain", exc_info=True)
+        _forget_queued_drain()
+
+
+def _forget_queued_drain() -> None:
+    try:
+        get_redis().delete(DRAIN_QUEUED_KEY)
+    except RedisError:
+        logger.warning("could not clear %s; it expires by itself", DRAIN_QUEUED_KEY)
+
+
+@shared_task(queue="webhooks", bind=True, ignore_result=True, max_retries=MAX_QUICK_RETRIES)
+def drain_webhook_events(self) -> None:
+    """Process received events in batches until none are left (see
+    webhook_processing.webhook_events_drain); a backlog brings in a second worker."""
+    # Cleared before the first claim: an event committed after this point either sees the
+    # flag gone and queues a new drain, or is committed before the claim and is seen.
+    _forget_queued_drain()
+    deadline = time.monotonic() + DRAIN_SECONDS
+    helped = False
+    try:
+        while webhook_events_drain(limit=DRAIN_BATCH) == DRAIN_BATCH:
+            if not helped:
+                # A full batch means a backlog: another worker can drain beside this one
+                # (SKIP LOCKED keeps their batches apart).
+                request_drain(gather=False)
+                helped = True
+            if time.monotonic() > deadline:
+                request_drain(gather=False)
+                return
+    except OperationalError as error:
+        # The batch's transaction rolled back whole: its events are still "received".
+        if self.request.retries >= MAX_QUICK_RETRIES:
+            logger.warning("webhook drain still failing (%s); the sweeper re-queues", error)
+            return
+        raise self.retry(exc=error, countdown=1 + 2 * self.request.retries) from error
 
 
 @shared_task(queue="webhooks", bind=True, ignore_result=True, max_retries=MAX_QUICK_RETRIES)
 def process_webhook_event(self, event_id: int) -> None:
-    """Apply one stored webhook event (see webhook_processing.webhook_event_process)."""
+    """Apply one stored webhook event (see webhook_processing.webhook_event_process); kept
+    for tasks queued before the drain existed."""
     try:
         webhook_event_process(event_id=event_id)
     except OperationalError as error:
@@ -32,24 +109,14 @@ def process_webhook_event(self, event_id: int) -> None:
         raise self.retry(exc=error, countdown=1 + 2 * self.request.retries) from error
 
 
-def enqueue_event(event_id: int) -> None:
-    """Queue processing of a stored event; never raises (the endpoint must answer 200).
-
-    Without a broker the event stays "received" and the periodic sweeper queues it again.
-    """
-    try:
-        # No publish retries: a broker outage must not hold Meta's request open.
-        process_webhook_event.apply_async((event_id,), retry=False)
-    except Exception:
-        logger.warning("could not queue webhook event %s", event_id, exc_info=True)
-
-
 @shared_task(queue="webhooks", ignore_result=True)
 def retry_webhook_work() -> None:
-    """Periodic: apply statuses whose message has appeared, re-queue events whose task was
-    lost."""
+    """Periodic: apply statuses whose message has appeared, re-queue a drain for events a
+    lost task left behind."""
     applied = pending_statuses_apply()
     if applied:
         logger.info("applied %d pending statuses", applied)
-    for event_id in webhook_events_requeue():
-        enqueue_event(event_id)
+    if webhook_events_requeue():
+        # The queued flag may belong to the lost task: queue regardless of it.
+        _forget_queued_drain()
+        request_drain()

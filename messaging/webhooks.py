@@ -1,7 +1,9 @@
 """The WhatsApp webhook endpoint: Meta's verification handshake and signed event delivery.
 
 A POST is answered from one INSERT: the raw body is stored first and processed later on
-the ``webhooks`` queue, so a crash or a bug after the answer loses nothing. Answers:
+the ``webhooks`` queue, so a crash or a bug after the answer loses nothing. The POST queues
+a drain task only when none is waiting already (a Redis flag), and a drain processes every
+event stored by then in batches. Answers:
 
 - 200 for every correctly signed body, even malformed JSON or a shape we do not know:
   Meta retries any other answer for days, and a retry of the same bytes cannot succeed.
@@ -26,7 +28,7 @@ from django.views.decorators.http import require_http_methods
 
 from messaging.webhook_models import WebhookEvent, WebhookEventStatus
 from messaging.webhook_processing import dedupe_key_for
-from messaging.webhook_tasks import enqueue_event
+from messaging.webhook_tasks import request_drain
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +83,8 @@ def _receive(request: HttpRequest) -> HttpResponse:
             dedupe_key=dedupe_key_for(body),
         )
         return HttpResponseForbidden("bad signature", content_type="text/plain")
-    event = WebhookEvent.objects.create(
+    WebhookEvent.objects.create(
         body=body, headers=headers, signature_valid=True, dedupe_key=dedupe_key_for(body)
     )
-    transaction.on_commit(lambda: enqueue_event(event.pk))
+    transaction.on_commit(request_drain)
     return HttpResponse("ok", content_type="text/plain")

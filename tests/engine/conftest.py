@@ -98,13 +98,13 @@ def worker_env(simulator, settings, **extra) -> dict[str, str]:
 
 @pytest.fixture
 def start_worker(simulator, settings, tmp_path):
-    """``start_worker(name)`` runs a real worker on the sending queue; stopped after the test."""
+    """``start_worker(name)`` runs a real worker (sending, webhooks, default queues); stopped after the test."""
     started: list[procs.ManagedProcess] = []
 
     def start(name: str = "w1", *, concurrency: int = 4, **env) -> procs.ManagedProcess:
         worker = procs.celery_worker(
             name,
-            "sending,default",
+            "sending,webhooks,default",
             concurrency=concurrency,
             env=worker_env(simulator, settings, **env),
         )

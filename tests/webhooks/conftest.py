@@ -16,7 +16,7 @@ from django.utils import timezone
 from campaigns.models import Campaign, CampaignStatus, CampaignTemplate, Recipient, RecipientStatus
 from messaging.services import campaign_counters_reconcile
 from messaging.webhook_models import WebhookEvent, WebhookEventStatus
-from messaging.webhook_processing import webhook_event_process
+from messaging.webhook_processing import webhook_event_process, webhook_events_drain
 from numbers.models import Number
 from templates_sync.models import Template, TemplateStatus
 
@@ -37,6 +37,19 @@ def at(seconds: int) -> datetime:
 
 def sign(body: bytes, secret: str = APP_SECRET) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+# How the tests process stored events: "drain" is the production path (batches of status
+# events, the rest one by one), "one_by_one" the per-event path the admin's reprocess and
+# the batch fallback use. Every test runs both ways and must see the same exact outcome.
+PROCESSING = {"mode": "drain"}
+
+
+@pytest.fixture(autouse=True, params=["drain", "one_by_one"])
+def processing(request):
+    PROCESSING["mode"] = request.param
+    yield request.param
+    PROCESSING["mode"] = "drain"
 
 
 @pytest.fixture(autouse=True)
@@ -223,9 +236,18 @@ def post(client):
 
 
 def process_received() -> list[WebhookEvent]:
-    """Run the processing task's function for every received event, oldest first."""
-    ids = WebhookEvent.objects.filter(status=WebhookEventStatus.RECEIVED).order_by("pk")
-    return [webhook_event_process(event_id=pk) for pk in list(ids.values_list("pk", flat=True))]
+    """Process every received event, oldest first, the way PROCESSING says; returns them."""
+    ids = list(
+        WebhookEvent.objects.filter(status=WebhookEventStatus.RECEIVED)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if PROCESSING["mode"] == "one_by_one":
+        return [webhook_event_process(event_id=pk) for pk in ids]
+    while webhook_events_drain():
+        pass
+    events = WebhookEvent.objects.in_bulk(ids)
+    return [events[pk] for pk in ids]
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from config.redis import get_redis
 from messaging import webhook_tasks
 from messaging.webhook_models import WebhookEvent, WebhookEventStatus
 from messaging.webhook_processing import webhook_event_process, webhook_events_requeue
@@ -48,14 +49,14 @@ def test_handshake_refuses_a_wrong_token_a_wrong_mode_and_an_unset_token(client,
     )
 
 
-def test_a_signed_post_is_stored_whole_answered_200_and_queued_on_commit(
+def test_a_signed_post_is_stored_whole_answered_200_and_queues_a_drain_on_commit(
     post, world, monkeypatch, django_capture_on_commit_callbacks
 ):
     queued = []
     monkeypatch.setattr(
-        webhook_tasks.process_webhook_event,
+        webhook_tasks.drain_webhook_events,
         "apply_async",
-        lambda args, **kw: queued.append((args, kw)),
+        lambda *args, **kw: queued.append((args, kw)),
     )
     body = json.dumps(statuses_payload(status("wamid.919800000001", "delivered", 5))).encode()
 
@@ -72,27 +73,78 @@ def test_a_signed_post_is_stored_whole_answered_200_and_queued_on_commit(
         "X-Hub-Signature-256": sign(body),
     }
     assert len(callbacks) == 1
-    assert queued == [((event.pk,), {"retry": False})]
+    # A short wait, so the POSTs of a burst are drained together.
+    assert queued == [((), {"countdown": webhook_tasks.DRAIN_GATHER_SECONDS, "retry": False})]
+    assert 0 < webhook_tasks.DRAIN_GATHER_SECONDS < 1
+    assert get_redis().pttl(webhook_tasks.DRAIN_QUEUED_KEY) > 0
+
+
+def test_posts_while_a_drain_is_queued_queue_nothing_more_until_it_starts(
+    post, world, monkeypatch, django_capture_on_commit_callbacks
+):
+    queued = []
+    monkeypatch.setattr(
+        webhook_tasks.drain_webhook_events, "apply_async", lambda *a, **kw: queued.append(kw)
+    )
+    recipient = world.recipient("+919800000001")
+    with django_capture_on_commit_callbacks(execute=True):
+        for second, state in enumerate(["sent", "delivered", "read"]):
+            assert post(statuses_payload(status(recipient.wamid, state, second))).status_code == 200
+    assert len(queued) == 1
+
+    # The queued drain runs: it clears the flag first, then applies every stored event.
+    webhook_tasks.drain_webhook_events.apply()
+    assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"processed"}
+    recipient.refresh_from_db()
+    assert recipient.status == "read"
+    with django_capture_on_commit_callbacks(execute=True):
+        post(statuses_payload(status(recipient.wamid, "read", 9)))
+    assert len(queued) == 2
 
 
 def test_a_broker_outage_still_answers_200_and_the_sweeper_requeues_later(
     post, monkeypatch, django_capture_on_commit_callbacks
 ):
+    attempts = []
+
     def refuse(*args, **kwargs):
+        attempts.append(kwargs)
         raise ConnectionError("redis is down")
 
-    monkeypatch.setattr(webhook_tasks.process_webhook_event, "apply_async", refuse)
+    monkeypatch.setattr(webhook_tasks.drain_webhook_events, "apply_async", refuse)
     with django_capture_on_commit_callbacks(execute=True):
-        response = post(statuses_payload(status("wamid.x", "sent", 1)))
-    assert response.status_code == 200
-    [event] = WebhookEvent.objects.all()
+        assert post(statuses_payload(status("wamid.x", "sent", 1))).status_code == 200
+        # The failed publish left no flag behind: the next POST tries again.
+        assert post(statuses_payload(status("wamid.x", "delivered", 2))).status_code == 200
+    assert len(attempts) == 2
+    assert get_redis().exists(webhook_tasks.DRAIN_QUEUED_KEY) == 0
+    first, second = WebhookEvent.objects.order_by("pk")
 
-    assert webhook_events_requeue(now=event.received_at + timedelta(minutes=1)) == []
-    later = event.received_at + timedelta(minutes=6)
-    assert webhook_events_requeue(now=later) == [event.pk]
+    assert webhook_events_requeue(now=first.received_at + timedelta(minutes=1)) == []
+    later = second.received_at + timedelta(minutes=6)
+    assert webhook_events_requeue(now=later) == [first.pk, second.pk]
     # Not again until another five minutes went by.
     assert webhook_events_requeue(now=later + timedelta(minutes=1)) == []
-    assert webhook_events_requeue(now=later + timedelta(minutes=6)) == [event.pk]
+    assert webhook_events_requeue(now=later + timedelta(minutes=6)) == [first.pk, second.pk]
+
+
+def test_the_periodic_retry_queues_a_drain_for_events_a_lost_task_left_behind(
+    post, world, monkeypatch, django_capture_on_commit_callbacks
+):
+    queued = []
+    monkeypatch.setattr(
+        webhook_tasks.drain_webhook_events, "apply_async", lambda *a, **kw: queued.append(kw)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        post(statuses_payload(status("wamid.x", "sent", 1)))
+    assert len(queued) == 1
+    # Nothing is old enough yet: the queued drain is trusted.
+    webhook_tasks.retry_webhook_work()
+    assert len(queued) == 1
+    # That task was lost, and its flag is still set, when the event is old enough to requeue.
+    WebhookEvent.objects.update(received_at=timezone.now() - timedelta(minutes=6))
+    webhook_tasks.retry_webhook_work()
+    assert len(queued) == 2
 
 
 def test_forged_signature_is_403_kept_truncated_as_untrusted_and_never_processed(
