@@ -1,5 +1,6 @@
 """Starting and stopping the stack's processes (demo, tests, benchmarks) by their own pids."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -69,12 +70,27 @@ class ManagedProcess:
         except subprocess.TimeoutExpired:
             self.signal(signal.SIGKILL)
             self.popen.wait(timeout=10)
+        self._wait_group_gone()
 
     def kill(self) -> None:
         """SIGKILL the whole group at once: a crash, for fault tests."""
         if self.alive():
             self.signal(signal.SIGKILL)
             self.popen.wait(timeout=10)
+        self._wait_group_gone()
+
+    def _wait_group_gone(self, timeout: float = 10) -> None:
+        # A worker's pool processes may outlive its main process by a moment,
+        # still holding database connections: wait until the whole group is gone.
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
 
 
 def celery_worker(name: str, queues: str, *, concurrency: int = 2, env=None) -> ManagedProcess:

@@ -130,6 +130,9 @@ if TESTING:
         "TEST_REDIS_URL", env_str("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
     )
     INSTALLED_APPS.append("tests.testapp")
+    # Live-server request threads must not keep connections open past their
+    # request, or the test database cannot be dropped at the end of the run.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
 else:
     REDIS_URL = check_redis_url("REDIS_URL", env_str("REDIS_URL", "redis://127.0.0.1:6379/0"))
 

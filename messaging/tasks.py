@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from messaging import services
 from messaging.lanes import lane_run, next_due_at
+from messaging.webhook_processing import pending_statuses_apply
 
 
 @shared_task(queue="sending", ignore_result=True)
@@ -16,6 +17,10 @@ def send_lane(number_id: int) -> str:
     # results are in now, so this is when its counters can be made exact.
     for campaign in services.stopped_campaigns(result.campaigns):
         services.campaign_counters_reconcile(campaign=campaign)
+    if result.claimed:
+        # Receipts that raced this link's answers were parked; their messages are
+        # recorded now, so apply them here rather than at the next periodic retry.
+        pending_statuses_apply()
     if result.state == "more":
         services.lane_kick(number_id=number_id)
     elif result.state == "idle":

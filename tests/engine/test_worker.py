@@ -246,3 +246,35 @@ def test_two_workers_racing_for_one_lane_never_double_send(engine, sim, start_wo
     phones = list(campaign.recipients.order_by("pk").values_list("phone", flat=True))
     assert [m["to"] for m in sent] == [p.lstrip("+") for p in phones]
     assert campaign_counters_check(campaign) == {}
+
+
+def test_receipts_that_race_the_send_answer_are_applied_without_waiting_for_beat(
+    engine, sim, start_worker, settings, live_server
+):
+    settings.WHATSAPP_APP_SECRET = "race-secret"
+    # The link records its results only when it ends, a second or so after the
+    # simulator has posted (and we have processed) each message's statuses.
+    start_worker(LANE_FLUSH_SECONDS="30", LANE_FLUSH_EVERY="1000")
+    sim.set_faults(
+        latency_ms=[20, 20],
+        callback_url=f"{live_server.url}/webhooks/whatsapp/",
+        app_secret="race-secret",
+        read_rate=0.0,
+        webhook_delay_ms=0,
+    )
+    campaign = engine.campaign(count=60, status=CampaignStatus.DRAFT)
+    campaign_start(campaign=campaign, user=None)
+    parked = wait_until(
+        lambda: PendingStatus.objects.count(), timeout=20, step=0.05, what="a parked status"
+    )
+    assert parked > 0  # the race did happen
+    run_to_completion(campaign)
+    assert sim.webhooks(wait=30)["idle"] is True
+
+    def all_delivered() -> bool:
+        return set(campaign.recipients.values_list("status", flat=True)) == {"delivered"}
+
+    # No periodic retry runs here: only the lane's own hand-off can apply them.
+    wait_until(all_delivered, timeout=20, step=0.2, what="every receipt applied")
+    assert not PendingStatus.objects.exists()
+    assert campaign_counters_check(campaign) == {}
