@@ -32,7 +32,7 @@ from campaigns.models import Campaign, CampaignStatus, Recipient, RecipientStatu
 from config.redis import get_redis
 from messaging.callbacks import callback_data_for
 from messaging.graph import ErrorClass, GraphError, SendResult
-from messaging.ratelimit import RateLimiter
+from messaging.ratelimit import RateLimiter, campaign_sends_record
 from numbers.models import Number, NumberStatus
 from templates_sync.models import Template
 from templates_sync.rendering import RenderError, render_components
@@ -619,9 +619,15 @@ class BatchSender:
         self.last_flush = time.monotonic()
         if not outcomes:
             return
-        self.recorded += record_outcomes(self.token, outcomes)
+        recorded = record_outcomes(self.token, outcomes)
+        self.recorded += recorded
         signals = "".join(o.signal for o in outcomes if o.attempted)
+        finished = Counter()
+        for (campaign_id, status), count in recorded.items():
+            if status in (RecipientStatus.SENT, RecipientStatus.FAILED, RecipientStatus.UNKNOWN):
+                finished[campaign_id] += count
         try:
+            campaign_sends_record(finished)
             cut = self.limiter.record(signals)
         except redis_exceptions.RedisError:
             # The outcomes are safe in PostgreSQL; only this batch's feedback to

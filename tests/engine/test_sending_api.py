@@ -1,6 +1,7 @@
 """GET /api/sending/ and manage.py campaign."""
 
 import io
+import time
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -66,3 +67,27 @@ def test_the_campaign_command_refuses_a_transition_and_changes_nothing(engine):
     assert campaign.status == CampaignStatus.COMPLETED
     with pytest.raises(CommandError, match="campaign 999999 does not exist"):
         call_command("campaign", "status", "999999")
+
+
+def test_a_running_campaign_shows_its_current_send_rate(api, owner, engine):
+    campaign = engine.campaign(count=3)
+    two_seconds_ago = time.time() - 2
+    ratelimit.campaign_sends_record({campaign.pk: 45}, now=two_seconds_ago)
+    ratelimit.campaign_sends_record({campaign.pk: 5}, now=two_seconds_ago - 30)  # too old
+    body = api(owner).get(f"/api/campaigns/{campaign.pk}/").json()
+    assert body["current_rate"] == 4.5
+
+
+def test_a_stopped_campaign_has_no_current_rate(api, owner, engine):
+    campaign = engine.campaign(count=3, status=CampaignStatus.PAUSED)
+    ratelimit.campaign_sends_record({campaign.pk: 45}, now=time.time() - 2)
+    assert api(owner).get(f"/api/campaigns/{campaign.pk}/").json()["current_rate"] is None
+
+
+def test_lanes_count_what_each_campaign_finished(engine, sim):
+    from messaging.lanes import lane_run
+
+    campaign = engine.campaign(count=7)
+    lane_run(engine.numbers[0].pk)
+    later = time.time() + 1.5  # the send's own second is complete by then
+    assert ratelimit.campaign_current_rate(campaign.pk, now=later) == 0.7
