@@ -29,6 +29,7 @@ from campaigns.models import (
 from campaigns.phones import InvalidPhone, normalize_phone
 from campaigns.preflight import campaign_preflight
 from campaigns.services import CampaignStateError
+from config.admin import ReadOnlyAdminMixin
 
 
 class UploadForm(forms.Form):
@@ -257,12 +258,8 @@ class CampaignAdmin(WorkspaceScopedAdmin):
         self._apply(request, queryset, services.campaign_cancel, "cancelled")
 
 
-class ReadOnlyAdmin(WorkspaceScopedAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+class ReadOnlyAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
+    """Rows the import and the engine write: deleting one would make the counters lie."""
 
 
 @admin.register(Recipient)

@@ -2,25 +2,17 @@
 
 from django.contrib import admin
 
+from config.admin import ReadOnlyAdminMixin
 from messaging.models import RateAdjustment
 
 
 @admin.register(RateAdjustment)
-class RateAdjustmentAdmin(admin.ModelAdmin):
+class RateAdjustmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """System-wide: every workspace's lanes share this one rate."""
 
     list_display = ["at", "old", "new", "reason"]
     list_filter = ["reason"]
     date_hierarchy = "at"
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def has_view_permission(self, request, obj=None) -> bool:
         return request.user.is_active and request.user.is_staff

@@ -10,19 +10,13 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from accounts.tenancy import WorkspaceScopedAdmin
+from config.admin import ReadOnlyAdminMixin
 from messaging.webhook_models import InboundMessage, StatusUpdate, WebhookEvent
 from messaging.webhook_processing import webhook_event_process
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    pass
 
 
 @admin.register(WebhookEvent)
@@ -101,7 +95,7 @@ class StatusUpdateAdmin(ReadOnlyAdmin):
 
 
 @admin.register(InboundMessage)
-class InboundMessageAdmin(WorkspaceScopedAdmin):
+class InboundMessageAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
     list_display = ["at", "number", "wa_id", "contact_name", "type", "text", "campaign"]
     list_filter = ["type", "number"]
     search_fields = ["wa_id", "contact_name", "text", "message_id"]
@@ -125,13 +119,3 @@ class InboundMessageAdmin(WorkspaceScopedAdmin):
         "recipient",
         "campaign",
     ]
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        # Viewing needs this with readonly_fields; nothing is editable.
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

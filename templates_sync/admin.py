@@ -12,6 +12,7 @@ from django.utils.html import format_html
 
 from accounts.models import MANAGER_ROLES, Membership, Workspace
 from accounts.tenancy import WorkspaceScopedAdmin
+from config.admin import ReadOnlyAdminMixin
 from numbers.admin import badge
 from numbers.models import Number
 from templates_sync.models import (
@@ -95,7 +96,9 @@ def _report(modeladmin: admin.ModelAdmin, request, result: SyncResult) -> None:
 
 
 @admin.register(Template)
-class TemplateAdmin(WorkspaceScopedAdmin):
+class TemplateAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
+    # Templates come from Meta only: never added, edited or deleted here.
+
     list_display = [
         "name",
         "language",
@@ -139,16 +142,6 @@ class TemplateAdmin(WorkspaceScopedAdmin):
         "removed_at",
     ]
     readonly_fields = fields
-
-    # Templates come from Meta only: never added, edited or deleted here.
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def has_sync_permission(self, request) -> bool:
         return request.user.is_superuser or (
@@ -232,7 +225,7 @@ class TemplateAdmin(WorkspaceScopedAdmin):
 
 
 @admin.register(WabaSync)
-class WabaSyncAdmin(WorkspaceScopedAdmin):
+class WabaSyncAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
     list_display = [
         "waba_id",
         "state_badge",
@@ -261,15 +254,6 @@ class WabaSyncAdmin(WorkspaceScopedAdmin):
         "error",
         "error_code",
     ]
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="State", ordering="state")
     def state_badge(self, obj: WabaSync):
