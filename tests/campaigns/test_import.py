@@ -14,6 +14,7 @@ from campaigns.models import (
     Recipient,
     Suppression,
 )
+from templates_sync.rendering import surely_renders
 from tests.campaigns.conftest import make_campaign, make_number, make_template, run_import
 
 pytestmark = pytest.mark.django_db
@@ -452,3 +453,213 @@ def test_a_retried_job_resumes_after_its_last_committed_line(campaign, monkeypat
     assert job.status == "done"
     assert counts(job) == (4, 4, 0, 0, 0)
     assert [row for row, _, _ in recipients(campaign)] == [2, 3, 4, 5]
+
+
+# --- the checking thread (check_rows runs one batch ahead of the writes) ---------------
+
+SIX_ROWS = HEADER + "".join(f"98123456{n:02d},N{n},{n}\n" for n in range(6))
+
+
+def _checker_threads():
+    import threading
+
+    return [t for t in threading.enumerate() if t.name.startswith("import-check")]
+
+
+def test_an_error_writing_batch_n_keeps_earlier_batches_and_stops_the_checker(
+    campaign, monkeypatch
+):
+    monkeypatch.setattr(importer, "BATCH_ROWS", 2)
+    data = SIX_ROWS.encode()
+    job = import_job_create(campaign=campaign, user=None, filename="c.csv", size=len(data))
+    checked, written = [], []
+    real_check, real_write = importer.check_rows, importer._Importer.write
+
+    def check(records, **kwargs):
+        checked.append([record.line for record in records])
+        return real_check(records, **kwargs)
+
+    def write(self, batch, bytes_read):
+        if len(written) == 2:
+            # At most the next batch is checked ahead of the one being written.
+            assert len(checked) <= 4
+            raise RuntimeError("database gone")
+        written.append(batch.last_line)
+        real_write(self, batch, bytes_read)
+
+    monkeypatch.setattr(importer, "check_rows", check)
+    monkeypatch.setattr(importer._Importer, "write", write)
+    import io
+
+    with pytest.raises(RuntimeError, match="database gone"):
+        import_job_run(job=job, opener=lambda: io.BytesIO(data))
+    assert _checker_threads() == []
+    job.refresh_from_db()
+    assert (job.status, job.processed_line, job.data_rows, job.accepted) == ("running", 5, 4, 4)
+    assert [row for row, _, _ in recipients(campaign)] == [2, 3, 4, 5]
+    assert checked[:3] == [[2, 3], [4, 5], [6, 7]]
+
+    monkeypatch.setattr(importer._Importer, "write", real_write)
+    job = import_job_run(job=job, opener=lambda: io.BytesIO(data))
+    assert job.status == "done"
+    assert counts(job) == (6, 6, 0, 0, 0)
+    assert [row for row, _, _ in recipients(campaign)] == [2, 3, 4, 5, 6, 7]
+    campaign.refresh_from_db()
+    assert campaign.total == 6
+
+
+def test_an_error_in_the_checker_fails_the_run_and_keeps_earlier_batches(campaign, monkeypatch):
+    monkeypatch.setattr(importer, "BATCH_ROWS", 2)
+    data = SIX_ROWS.encode()
+    job = import_job_create(campaign=campaign, user=None, filename="c.csv", size=len(data))
+    real_check = importer.check_rows
+
+    def check(records, **kwargs):
+        if records and records[0].line == 4:
+            raise ValueError("checker broke")
+        return real_check(records, **kwargs)
+
+    monkeypatch.setattr(importer, "check_rows", check)
+    import io
+
+    with pytest.raises(ValueError, match="checker broke"):
+        import_job_run(job=job, opener=lambda: io.BytesIO(data))
+    assert _checker_threads() == []
+    job.refresh_from_db()
+    assert (job.status, job.processed_line, job.accepted) == ("running", 3, 2)
+
+
+def test_an_error_reading_the_file_still_commits_the_batches_read_whole(campaign, monkeypatch):
+    monkeypatch.setattr(importer, "BATCH_ROWS", 2)
+    data = SIX_ROWS.encode()
+    job = import_job_create(campaign=campaign, user=None, filename="c.csv", size=len(data))
+    real_batches = importer._batches
+
+    def batches(*args):
+        source = real_batches(*args)
+        yield next(source)
+        yield next(source)
+        raise OSError("upload unreadable")
+
+    monkeypatch.setattr(importer, "_batches", batches)
+    import io
+
+    with pytest.raises(OSError, match="upload unreadable"):
+        import_job_run(job=job, opener=lambda: io.BytesIO(data))
+    assert _checker_threads() == []
+    job.refresh_from_db()
+    assert (job.status, job.processed_line, job.accepted) == ("running", 5, 4)
+
+
+def test_check_rows_gives_the_reasons_process_stores(campaign):
+    from campaigns.csvio import Record
+
+    records = [
+        Record(2, ["9812345678", "A", "1"]),
+        Record(3, [], "unreadable: boom"),
+        Record(4, ["9812345679", "B", "2", "extra"]),
+        Record(5, ["12345", "C", "3"]),
+        Record(6, [" '+91 98123 45680 ", "D", "4", " "]),
+    ]
+    rejected, valid = importer.check_rows(records, phone_index=0, width=3, region="IN")
+    assert rejected == [
+        (3, "", "unreadable: boom"),
+        (
+            4,
+            "9812345679",
+            "the row has 4 fields and the header 3: a value holding the delimiter must be quoted",
+        ),
+        (5, "12345", "invalid phone: too short"),
+    ]
+    assert [(record.line, phone) for record, phone in valid] == [
+        (2, "+919812345678"),
+        (6, "+919812345680"),
+    ]
+
+
+# --- surely_renders: the cheap test that lets a row skip render_components -------------
+
+
+class _Tpl:
+    def __init__(self, components, parameter_format="NAMED"):
+        from templates_sync.rendering import parse_parameters
+
+        self.components = components
+        self.parameter_format = parameter_format
+        self.parameters = parse_parameters(components, parameter_format)
+
+
+_TEMPLATES = [
+    _Tpl([{"type": "BODY", "text": "Hi {{first_name}}, your code is {{code}}"}]),
+    _Tpl([{"type": "body", "text": "{{ a }}{{a}} {{b}} {{a}} {{{{c}}}}"}]),
+    _Tpl([{"type": "BODY", "text": "Hi {{1}}, order {{2}}"}], "POSITIONAL"),
+    _Tpl([{"type": "BODY", "text": "x" * 1000 + " {{1}} {{1}}"}], "POSITIONAL"),
+    _Tpl([{"type": "BODY", "text": "no variables"}, {"type": "FOOTER", "text": "bye"}]),
+    _Tpl([{"type": "BODY", "text": "y" * 1030}]),
+    _Tpl(
+        [{"type": "HEADER", "format": "TEXT", "text": "Hi {{name}}"}, {"type": "BODY", "text": "b"}]
+    ),
+    _Tpl([{"type": "HEADER", "format": "IMAGE"}, {"type": "BODY", "text": "{{1}}"}], "POSITIONAL"),
+    _Tpl(
+        [
+            {"type": "BODY", "text": "Track {{1}}"},
+            {"type": "BUTTONS", "buttons": [{"type": "URL", "url": "https://x.io/{{1}}"}]},
+        ],
+        "POSITIONAL",
+    ),
+]
+_VALUES = [
+    "Asha",
+    "",
+    " ",
+    " padded ",
+    "two\nlines",
+    "tab\there",
+    "cr\rhere",
+    "five     spaces",
+    "four    spaces",
+    "z" * 10,
+    "z" * 12,
+    "z" * 600,
+    "=cmd()",
+]
+
+
+def test_surely_renders_says_true_only_when_render_components_succeeds():
+    import itertools
+    import random
+
+    from templates_sync.rendering import RenderError, render_components
+
+    rng = random.Random(5)
+    said_true = 0
+    for template in _TEMPLATES:
+        renders = surely_renders(template)
+        keys = list(template.parameters)
+        cases = (
+            list(itertools.product([*_VALUES, None], repeat=len(keys))) if len(keys) <= 2 else []
+        )
+        cases += [tuple(rng.choice([*_VALUES, None]) for _ in keys) for _ in range(300)]
+        for case in cases:
+            values = {
+                key: value for key, value in zip(keys, case, strict=True) if value is not None
+            }
+            try:
+                render_components(template, values)
+                ok = True
+            except RenderError:
+                ok = False
+            if renders(values):
+                said_true += 1
+                assert ok, (template.components, values)
+    assert said_true > 100
+
+
+def test_surely_renders_takes_the_cheap_path_for_plain_body_templates():
+    plain = surely_renders(_TEMPLATES[0])
+    assert plain({"body.first_name": "Asha", "body.code": "A1"})
+    assert not plain({"body.first_name": "Asha"})
+    for header_or_button in _TEMPLATES[6:]:
+        values = {key: "ok" for key in header_or_button.parameters}
+        assert not surely_renders(header_or_button)(values)
+    assert not surely_renders(_TEMPLATES[5])({})  # the static body is too long
