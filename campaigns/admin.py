@@ -36,13 +36,56 @@ class UploadForm(forms.Form):
     file = forms.FileField(label="CSV file")
 
 
+class CampaignTemplateFormSet(forms.BaseInlineFormSet):
+    """Checks the campaign's templates, numbers and mapping with the service's rules.
+
+    The admin saves the campaign itself, so the rules campaign_create applies
+    (same workspace and WABA, sendable templates, a mapping that names real
+    parameters) are applied here, with the numbers the campaign form chose.
+    """
+
+    def clean(self):
+        super().clean()
+        if any(form.errors for form in self.forms):
+            return
+        templates = [
+            (form.cleaned_data["template"], form.cleaned_data.get("weight") or 0)
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+        campaign = self.instance
+        numbers = getattr(campaign, "admin_numbers", None)
+        if numbers is None:
+            numbers = list(campaign.numbers.all()) if campaign.pk else []
+        try:
+            services.campaign_setup_check(
+                workspace_id=campaign.workspace_id,
+                numbers=numbers,
+                templates=templates,
+                variable_mapping=campaign.variable_mapping,
+            )
+        except services.CampaignInvalid as error:
+            raise forms.ValidationError(f"{error.field}: {error.message}") from None
+
+
+def _has_contacts(campaign) -> bool:
+    return campaign is not None and campaign.pk is not None and campaign.recipients.exists()
+
+
 class CampaignTemplateInline(admin.TabularInline):
     model = CampaignTemplate
+    formset = CampaignTemplateFormSet
     extra = 0
+    min_num = 1
     autocomplete_fields: list[str] = []
 
     def has_change_permission(self, request, obj=None):
-        return obj is None or obj.status in EDITABLE_STATES
+        # Fixed once contacts are imported: each contact was checked against its template.
+        return obj is None or (obj.status in EDITABLE_STATES and not _has_contacts(obj))
+
+    def has_view_permission(self, request, obj=None):
+        # Whoever may open the campaign (CampaignAdmin checks) may see its templates.
+        return True
 
     has_add_permission = has_change_permission
     has_delete_permission = has_change_permission
@@ -118,7 +161,18 @@ class CampaignAdmin(WorkspaceScopedAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.status not in EDITABLE_STATES:
             return [*self.fields]
+        if _has_contacts(obj):
+            # Contacts were checked with this mapping and spread over these
+            # numbers; the API's campaign update re-spreads them when numbers change.
+            return [*self.readonly_fields, "numbers", "variable_mapping"]
         return self.readonly_fields
+
+    def save_form(self, request, form, change):
+        campaign = super().save_form(request, form, change)
+        if "numbers" in form.cleaned_data:
+            # For CampaignTemplateFormSet.clean: the numbers are saved after the inlines check.
+            campaign.admin_numbers = list(form.cleaned_data["numbers"])
+        return campaign
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -127,6 +181,8 @@ class CampaignAdmin(WorkspaceScopedAdmin):
 
     @admin.display(description="contacts by status")
     def counts_shown(self, campaign):
+        if campaign.pk is None:
+            return "no contacts yet"
         counts = selectors.campaign_counts([campaign.pk])[campaign.pk]
         shown = [(key, value) for key, value in counts.items() if value]
         return format_html(
@@ -137,6 +193,8 @@ class CampaignAdmin(WorkspaceScopedAdmin):
 
     @admin.display(description="split")
     def split_shown(self, campaign):
+        if campaign.pk is None:
+            return "no contacts yet"
         split = selectors.campaign_split([campaign.pk])[campaign.pk]
         templates = format_html_join(
             ", ",

@@ -134,6 +134,20 @@ def _check_mapping(mapping: Any, templates: Sequence[tuple[Template, int]]) -> d
     return {str(key): dict(columns) for key, columns in mapping.items()}
 
 
+def campaign_setup_check(
+    *,
+    workspace_id: int,
+    numbers: Sequence[Number],
+    templates: Sequence[tuple[Template, int]],
+    variable_mapping: Any,
+) -> dict:
+    """The rules a campaign's numbers, templates and mapping must keep, for forms that
+    build a campaign outside campaign_create (the admin). Returns the cleaned mapping;
+    raises CampaignInvalid naming the field."""
+    _check_setup(workspace_id=workspace_id, numbers=numbers, templates=templates)
+    return _check_mapping(variable_mapping, templates)
+
+
 def _check_future(scheduled_at: datetime) -> None:
     if scheduled_at <= timezone.now():
         raise CampaignInvalid("scheduled_at", "the scheduled time has passed")

@@ -72,3 +72,70 @@ def test_import_contacts_command_refuses_a_bad_file(campaign, tmp_path):
         call_command("import_contacts", str(campaign.pk), str(path))
     with pytest.raises(CommandError, match="no campaign 999999"):
         call_command("import_contacts", "999999", str(path))
+
+
+def admin_add_post(client, *, workspace, numbers, templates, mapping="{}"):
+    """POSTs the admin's add form, management forms taken from the page itself."""
+    page = client.get(reverse("admin:campaigns_campaign_add"))
+    data = {
+        "workspace": workspace.pk,
+        "name": "Admin made",
+        "numbers": [n.pk for n in numbers],
+        "variable_mapping": mapping,
+        "scheduled_at_0": "",
+        "scheduled_at_1": "",
+    }
+    for inline in page.context["inline_admin_formsets"]:
+        prefix = inline.formset.prefix
+        rows = templates if inline.formset.model.__name__ == "CampaignTemplate" else []
+        data[f"{prefix}-TOTAL_FORMS"] = len(rows)
+        data[f"{prefix}-INITIAL_FORMS"] = 0
+        for i, (template, weight) in enumerate(rows):
+            data[f"{prefix}-{i}-template"] = template.pk
+            data[f"{prefix}-{i}-weight"] = weight
+    return client.post(reverse("admin:campaigns_campaign_add"), data)
+
+
+def test_the_admin_add_form_keeps_the_services_rules(client, owner, workspace, number):
+    from campaigns.models import Campaign
+    from tests.campaigns.conftest import make_template
+
+    client.login(username="olivia", password=PASSWORD)
+    other_waba = make_template(workspace, name="elsewhere", waba_id="999")
+    refused = admin_add_post(
+        client, workspace=workspace, numbers=[number], templates=[(other_waba, 1)]
+    )
+    assert refused.status_code == 200
+    assert "belongs to WABA 999" in refused.content.decode()
+    paused = make_template(workspace, name="paused_one", status="PAUSED")
+    refused = admin_add_post(client, workspace=workspace, numbers=[number], templates=[(paused, 1)])
+    assert "cannot be sent: it is PAUSED" in refused.content.decode()
+    assert Campaign.objects.count() == 0
+
+    good = make_template(workspace, name="good")
+    created = admin_add_post(client, workspace=workspace, numbers=[number], templates=[(good, 2)])
+    assert created.status_code == 302
+    campaign = Campaign.objects.get()
+    assert list(campaign.campaign_templates.values_list("template__name", "weight")) == [
+        ("good", 2)
+    ]
+    assert campaign.created_by == owner
+
+
+def test_the_admin_freezes_numbers_templates_and_mapping_once_contacts_exist(
+    client, owner, campaign
+):
+    from tests.campaigns.conftest import run_import
+
+    client.login(username="olivia", password=PASSWORD)
+    run_import(campaign, "phone,1,2\n9876543210,Asha,A1\n")
+    page = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+    form = page.context["adminform"].form
+    assert "numbers" not in form.fields
+    assert "variable_mapping" not in form.fields
+    [templates_inline] = [
+        i
+        for i in page.context["inline_admin_formsets"]
+        if i.formset.model.__name__ == "CampaignTemplate"
+    ]
+    assert templates_inline.has_change_permission is False
