@@ -137,7 +137,13 @@ class CampaignAdmin(WorkspaceScopedAdmin):
     search_fields = ["name"]
     filter_horizontal = ["numbers"]
     inlines = [CampaignTemplateInline, ImportJobInline, CampaignEventInline]
-    actions = ["start_selected", "pause_selected", "resume_selected", "cancel_selected"]
+    actions = [
+        "start_selected",
+        "pause_selected",
+        "resume_selected",
+        "cancel_selected",
+        "resend_unknown_selected",
+    ]
     readonly_fields = [
         "status",
         "counts_shown",
@@ -298,6 +304,21 @@ class CampaignAdmin(WorkspaceScopedAdmin):
                 messages.error(request, f"{campaign}: {error.reason}")
             else:
                 messages.success(request, f"{campaign}: {done}")
+
+    @admin.action(description="Resend messages whose outcome is unknown (may duplicate some)")
+    def resend_unknown_selected(self, request, queryset):
+        from messaging.services import ResendError, recipients_resend_unknown
+
+        for campaign in queryset:
+            if not self.has_change_permission(request, campaign):
+                messages.error(request, f"{campaign}: only a workspace owner or admin may do this")
+                continue
+            try:
+                count = recipients_resend_unknown(campaign=campaign, user=request.user)
+            except ResendError as error:
+                messages.error(request, f"{campaign}: {error}")
+            else:
+                messages.success(request, f"{campaign}: {count} unknown messages put back in line")
 
     @admin.action(description="Start selected campaigns")
     def start_selected(self, request, queryset):

@@ -108,3 +108,22 @@ def test_unknowns_do_not_hold_a_campaign_open_and_can_be_resent_on_request(engin
     assert recipients_resend_unknown(campaign=other, user=None) == 2
     assert set(other.recipients.values_list("status", flat=True)) == {RecipientStatus.PENDING}
     assert sim.counts()["total"] == 0
+
+
+def test_the_admin_action_resends_unknowns_of_a_paused_campaign(client, owner, engine):
+    from django.urls import reverse
+
+    from tests.conftest import PASSWORD
+
+    campaign, _, _ = dead_claim(engine, count=3, attempted=3)
+    Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.PAUSED)
+    sweep()
+    assert campaign.recipients.filter(status=RecipientStatus.UNKNOWN).count() == 3
+    client.login(username="olivia", password=PASSWORD)
+    response = client.post(
+        reverse("admin:campaigns_campaign_changelist"),
+        {"action": "resend_unknown_selected", "_selected_action": [campaign.pk]},
+        follow=True,
+    )
+    assert "3 unknown messages put back in line" in response.content.decode()
+    assert set(campaign.recipients.values_list("status", flat=True)) == {RecipientStatus.PENDING}
