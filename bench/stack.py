@@ -36,6 +36,7 @@ from django.utils import timezone  # noqa: E402
 
 from accounts.models import Workspace  # noqa: E402
 from campaigns.models import (  # noqa: E402
+    NOT_DONE_STATES,
     Campaign,
     CampaignStatus,
     CampaignTemplate,
@@ -203,9 +204,7 @@ def wait_done(campaign, *, timeout: float, on_tick=None) -> float:
     """Waits until no recipient is left to send; returns the monotonic time it happened."""
     deadline = time.monotonic() + timeout
     while True:
-        left = Recipient.objects.filter(
-            campaign=campaign, status__in=("pending", "retry_wait", "sending")
-        ).count()
+        left = Recipient.objects.filter(campaign=campaign, status__in=NOT_DONE_STATES).count()
         if on_tick is not None:
             on_tick()
         if left == 0:

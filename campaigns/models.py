@@ -157,6 +157,8 @@ class RecipientStatus(models.TextChoices):
 
 # Not yet attempted, or waiting for another attempt: what cancel stops.
 UNSENT_STATES = (RecipientStatus.PENDING, RecipientStatus.RETRY_WAIT)
+# Not finished: unsent, or claimed by a lane and being sent now.
+NOT_DONE_STATES = (*UNSENT_STATES, RecipientStatus.SENDING)
 
 
 class Recipient(models.Model):

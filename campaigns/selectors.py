@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from django.db.models import Count
 
 from campaigns.models import (
+    NOT_DONE_STATES,
     Campaign,
     ImportJob,
     ImportRowError,
@@ -17,8 +18,6 @@ from campaigns.models import (
 
 ERRORS_IN_ANSWER = 100
 COUNT_KEYS = [*RecipientStatus.values, "total", "replied"]
-# Statuses after which nothing more is sent (progress counts these and sending ones as done).
-_NOT_DONE = {RecipientStatus.PENDING, RecipientStatus.RETRY_WAIT, RecipientStatus.SENDING}
 
 
 def campaign_counts(campaign_ids: Iterable[int]) -> dict[int, dict[str, int]]:
@@ -50,7 +49,7 @@ def progress_of(counts: dict[str, int]) -> int:
     total = counts["total"]
     if not total:
         return 0
-    done = total - sum(counts[status] for status in _NOT_DONE)
+    done = total - sum(counts[status] for status in NOT_DONE_STATES)
     return int(done * 100 / total)
 
 

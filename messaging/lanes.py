@@ -25,6 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from redis import exceptions as redis_exceptions
 
@@ -125,11 +126,21 @@ RETURNING r.id, r.campaign_id, r.phone, r.variables, r.template_id, r.attempts
 """
 
 
+def running_campaigns(number_id: int):
+    """The running campaigns that send through the number, oldest start first."""
+    return Campaign.objects.filter(numbers=number_id, status=CampaignStatus.RUNNING).order_by(
+        "started_at", "pk"
+    )
+
+
 def running_campaign_ids(number_id: int) -> list[int]:
-    return list(
-        Campaign.objects.filter(numbers=number_id, status=CampaignStatus.RUNNING)
-        .order_by("started_at", "pk")
-        .values_list("pk", flat=True)
+    return list(running_campaigns(number_id).values_list("pk", flat=True))
+
+
+def due(now: datetime) -> Q:
+    """Recipients a lane may send at ``now``: never tried, or a retry that came due."""
+    return Q(status=RecipientStatus.PENDING) | Q(
+        status=RecipientStatus.RETRY_WAIT, next_attempt_at__lte=now
     )
 
 
@@ -182,28 +193,6 @@ def next_due_at(number_id: int) -> datetime | None:
         .order_by("next_attempt_at")
         .values_list("next_attempt_at", flat=True)
         .first()
-    )
-
-
-def has_due_work(number_id: int) -> bool:
-    campaigns = running_campaign_ids(number_id)
-    if not campaigns:
-        return False
-    now = timezone.now()
-    return (
-        Recipient.objects.filter(
-            number_id=number_id,
-            campaign_id__in=campaigns,
-            status__in=(RecipientStatus.PENDING, RecipientStatus.RETRY_WAIT),
-        )
-        .filter(next_attempt_at__isnull=True)
-        .exists()
-        or Recipient.objects.filter(
-            number_id=number_id,
-            campaign_id__in=campaigns,
-            status=RecipientStatus.RETRY_WAIT,
-            next_attempt_at__lte=now,
-        ).exists()
     )
 
 
@@ -361,7 +350,6 @@ class LinkResult:
 
     state: str  # busy | idle | stopped | more
     claimed: int = 0
-    recorded: Counter = field(default_factory=Counter)
     campaigns: set[int] = field(default_factory=set)
 
 
@@ -400,7 +388,6 @@ class BatchSender:
         self.client = number.graph_client()
         self.limiter = RateLimiter(self.redis)
         self.pending: list[Outcome] = []
-        self.recorded: Counter = Counter()
         self.done_ids: set[int] = set()
         self.stopped_campaigns: set[int] = set()
         self.stop_lane = False  # the number cannot send: the lane ends
@@ -620,7 +607,6 @@ class BatchSender:
         if not outcomes:
             return
         recorded = record_outcomes(self.token, outcomes)
-        self.recorded += recorded
         signals = "".join(o.signal for o in outcomes if o.attempted)
         finished = Counter()
         for (campaign_id, status), count in recorded.items():
@@ -676,7 +662,6 @@ def lane_run(number_id: int) -> LinkResult:
         return LinkResult(
             "stopped" if sender.stop_lane else "more",
             claimed=len(batch),
-            recorded=sender.recorded,
             campaigns={c.campaign_id for c in batch},
         )
     finally:

@@ -180,8 +180,8 @@ def set_rate(new: float) -> tuple[float, float]:
     return old, new
 
 
-def window_totals(seconds: float, *, now: float | None = None) -> tuple[int, int, int]:
-    """(attempts, errors, buckets with data) over the last ``seconds``."""
+def window_totals(seconds: float, *, now: float | None = None) -> tuple[int, int]:
+    """(attempts, errors) over the last ``seconds``."""
     now = time.time() if now is None else now
     last = int(now // WINDOW_SECONDS)
     first = int((now - seconds) // WINDOW_SECONDS) + 1
@@ -192,7 +192,7 @@ def window_totals(seconds: float, *, now: float | None = None) -> tuple[int, int
         rows = pipe.execute()
     attempts = sum(int(r.get("attempts", 0)) for r in rows)
     errors = sum(int(r.get("errors", 0)) for r in rows)
-    return attempts, errors, sum(1 for r in rows if r)
+    return attempts, errors
 
 
 CAMPAIGN_RATE_PREFIX = "rate:campaign:"

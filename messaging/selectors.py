@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.utils import timezone
 
 from accounts.tenancy import scope
-from campaigns.models import CampaignStatus, Recipient, RecipientStatus
+from campaigns.models import CampaignStatus, Recipient
 from config.redis import get_redis
 from messaging import ratelimit
-from messaging.lanes import lease_key
+from messaging.lanes import due, lease_key
 from messaging.models import RateAdjustment
 from numbers.models import Number
 
 
 def due_counts(number_ids: list[int]) -> dict[int, int]:
     """Recipients each number could send now (pending, or a retry that came due)."""
-    due = Q(status=RecipientStatus.PENDING) | Q(
-        status=RecipientStatus.RETRY_WAIT, next_attempt_at__lte=timezone.now()
-    )
     rows = (
         Recipient.objects.filter(
-            due, number_id__in=number_ids, campaign__status=CampaignStatus.RUNNING
+            due(timezone.now()), number_id__in=number_ids, campaign__status=CampaignStatus.RUNNING
         )
         .values("number_id")
         .annotate(n=Count("pk"))

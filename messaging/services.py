@@ -12,10 +12,22 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignStatus, Recipient, RecipientStatus
+from campaigns.models import (
+    NOT_DONE_STATES,
+    Campaign,
+    CampaignStatus,
+    Recipient,
+    RecipientStatus,
+)
 from config.redis import get_redis
 from messaging import ratelimit
-from messaging.lanes import CLAIM_SENTINEL, lease_key, marks_key, release_unattempted
+from messaging.lanes import (
+    CLAIM_SENTINEL,
+    due,
+    lease_key,
+    marks_key,
+    release_unattempted,
+)
 from messaging.models import RateAdjustment
 
 logger = logging.getLogger(__name__)
@@ -75,8 +87,6 @@ def rate_controller_tick(*, now: float | None = None) -> RateAdjustment | None:
     """
     redis = get_redis()
     now = time.time() if now is None else now
-    if redis.get(ratelimit.RATE_KEY) is None:
-        redis.set(ratelimit.RATE_KEY, f"{float(settings.SEND_RATE_START):.4f}")
     if redis.set(ratelimit.CLOCK_KEY, f"{now:.6f}", nx=True):
         return None
     if now < float(redis.get(ratelimit.COOLDOWN_KEY) or 0):
@@ -85,7 +95,7 @@ def rate_controller_tick(*, now: float | None = None) -> RateAdjustment | None:
     period = settings.SEND_RATE_RAISE_AFTER_SECONDS
     if now - since < period:
         return None
-    attempts, errors, _ = ratelimit.window_totals(period, now=now)
+    attempts, errors = ratelimit.window_totals(period, now=now)
     if attempts == 0:
         return None
     share = errors / attempts
@@ -179,11 +189,8 @@ def _mark_unknown(token: str, ids: list[int]) -> int:
 
 
 def _numbers_with_due_work(now: datetime) -> list[int]:
-    due = Q(status=RecipientStatus.PENDING) | Q(
-        status=RecipientStatus.RETRY_WAIT, next_attempt_at__lte=now
-    )
     return list(
-        Recipient.objects.filter(due, campaign__status=CampaignStatus.RUNNING)
+        Recipient.objects.filter(due(now), campaign__status=CampaignStatus.RUNNING)
         .values_list("number_id", flat=True)
         .distinct()
     )
@@ -196,14 +203,9 @@ def stopped_campaigns(campaign_ids):
     return list(Campaign.objects.filter(pk__in=campaign_ids).exclude(status=CampaignStatus.RUNNING))
 
 
-def running_campaigns_of(*, number_id: int):
-    return Campaign.objects.filter(numbers=number_id, status=CampaignStatus.RUNNING)
-
-
 def _finished_running_campaigns():
-    busy = (RecipientStatus.PENDING, RecipientStatus.RETRY_WAIT, RecipientStatus.SENDING)
     return Campaign.objects.filter(status=CampaignStatus.RUNNING).exclude(
-        recipients__status__in=busy
+        recipients__status__in=NOT_DONE_STATES
     )
 
 
@@ -211,8 +213,7 @@ def campaign_finish(*, campaign: Campaign) -> bool:
     """Completes a running campaign with nothing left to send; True when it did."""
     from campaigns.services import CampaignStateError, campaign_complete
 
-    busy = (RecipientStatus.PENDING, RecipientStatus.RETRY_WAIT, RecipientStatus.SENDING)
-    if campaign.recipients.filter(status__in=busy).exists():
+    if campaign.recipients.filter(status__in=NOT_DONE_STATES).exists():
         return False
     try:
         campaign_complete(campaign=campaign, reason="nothing left to send")

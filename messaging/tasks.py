@@ -4,7 +4,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from messaging import services
-from messaging.lanes import lane_run, next_due_at
+from messaging.lanes import lane_run, next_due_at, running_campaigns
 from messaging.webhook_processing import pending_statuses_apply
 
 
@@ -28,7 +28,7 @@ def send_lane(number_id: int) -> str:
         if due is not None:
             wait = max(0.0, (due - timezone.now()).total_seconds())
             services.lane_kick(number_id=number_id, countdown=wait)
-        for campaign in services.running_campaigns_of(number_id=number_id):
+        for campaign in running_campaigns(number_id):
             services.campaign_finish(campaign=campaign)
     return result.state
 

@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import Count
 
 from accounts.models import Membership, Role, Workspace
-from campaigns.models import Campaign, CampaignStatus
+from campaigns.models import NOT_DONE_STATES, Campaign, CampaignStatus
 from campaigns.preflight import campaign_preflight
 from campaigns.selectors import campaign_counts, progress_of
 from campaigns.services import campaign_create, campaign_start, contacts_import
@@ -249,7 +249,7 @@ class Command(BaseCommand):
         while not stopping:
             campaign.refresh_from_db()
             counts = campaign_counts([campaign.pk])[campaign.pk]
-            done = counts["total"] - counts["pending"] - counts["retry_wait"] - counts["sending"]
+            done = counts["total"] - sum(counts[status] for status in NOT_DONE_STATES)
             self.rates.append((time.monotonic() - started, done))
             line = (
                 f"{progress_of(counts):3d}% {done}/{counts['total']} sent {counts['sent']} "
