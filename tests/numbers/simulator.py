@@ -10,6 +10,7 @@ import pytest
 
 from messaging.simulator.seed import DEMO_PHONE_NUMBER_IDS, DEMO_TOKEN, DEMO_WABA_ID, demo_seed
 from messaging.simulator.testing import SimulatorControl, SimulatorProcess
+from numbers.services import number_add
 
 OTHER_WABA_ID = "100000000000002"
 OTHER_PHONE_NUMBER_ID = "200000000000003"
@@ -20,7 +21,9 @@ __all__ = [
     "OTHER_PHONE_NUMBER_ID",
     "OTHER_WABA_ID",
     "graph_simulator",
+    "number",
     "sim",
+    "token",
 ]
 
 
@@ -63,3 +66,21 @@ def sim(graph_simulator, settings) -> SimulatorControl:
     graph_simulator.control.reset()
     settings.WHATSAPP_GRAPH_URL = graph_simulator.base_url
     return graph_simulator.control
+
+
+@pytest.fixture
+def token(sim) -> str:
+    """The access token ``number`` is added with; modules override it with their own."""
+    return DEMO_TOKEN
+
+
+@pytest.fixture
+def number(workspace, token):
+    """The first demo number, added through the service (connection test included)."""
+    return number_add(
+        workspace=workspace,
+        label="Main",
+        phone_number_id=DEMO_PHONE_NUMBER_IDS[0],
+        waba_id=DEMO_WABA_ID,
+        access_token=token,
+    )

@@ -4,7 +4,6 @@ import pytest
 from django.urls import reverse
 
 from numbers.models import Number, NumberStatus
-from numbers.services import number_add
 from tests.conftest import PASSWORD
 from tests.numbers.simulator import DEMO_PHONE_NUMBER_IDS, DEMO_WABA_ID, OTHER_PHONE_NUMBER_ID
 
@@ -19,17 +18,6 @@ def token(sim):
     sim.token(SECRET)
     sim.token(NEW_SECRET)
     return SECRET
-
-
-@pytest.fixture
-def number(workspace, token):
-    return number_add(
-        workspace=workspace,
-        label="Main",
-        phone_number_id=DEMO_PHONE_NUMBER_IDS[0],
-        waba_id=DEMO_WABA_ID,
-        access_token=token,
-    )
 
 
 @pytest.fixture

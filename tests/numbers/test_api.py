@@ -19,17 +19,6 @@ def token(sim):
     return SECRET
 
 
-@pytest.fixture
-def number(workspace, token):
-    return number_add(
-        workspace=workspace,
-        label="Main",
-        phone_number_id=DEMO_PHONE_NUMBER_IDS[0],
-        waba_id=DEMO_WABA_ID,
-        access_token=token,
-    )
-
-
 def assert_no_secret(response):
     assert b"access_token" not in response.content
     assert SECRET.encode() not in response.content

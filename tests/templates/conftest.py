@@ -1,3 +1,3 @@
-"""Fixtures: the Graph API simulator (see tests/numbers/simulator.py)."""
+"""Fixtures: the Graph API simulator and the demo number (see tests/numbers/simulator.py)."""
 
-from tests.numbers.simulator import graph_simulator, sim  # noqa: F401 - pytest fixtures
+from tests.numbers.simulator import graph_simulator, number, sim, token  # noqa: F401 - fixtures

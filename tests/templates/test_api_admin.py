@@ -19,17 +19,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def number(workspace, sim):
-    return number_add(
-        workspace=workspace,
-        label="Main",
-        phone_number_id=DEMO_PHONE_NUMBER_IDS[0],
-        waba_id=DEMO_WABA_ID,
-        access_token=DEMO_TOKEN,
-    )
-
-
-@pytest.fixture
 def synced(workspace, number):
     templates_sync(workspace=workspace)
     return Template.objects.filter(workspace=workspace)

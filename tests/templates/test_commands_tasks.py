@@ -23,17 +23,6 @@ from tests.numbers.simulator import (
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def number(workspace, sim):
-    return number_add(
-        workspace=workspace,
-        label="Main",
-        phone_number_id=DEMO_PHONE_NUMBER_IDS[0],
-        waba_id=DEMO_WABA_ID,
-        access_token=DEMO_TOKEN,
-    )
-
-
 def test_add_number_command_adds_after_the_connection_test(workspace, sim):
     out = io.StringIO()
     call_command(

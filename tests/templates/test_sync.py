@@ -66,17 +66,6 @@ def counts(result) -> tuple[int, int, int, list]:
     return result.created, result.updated, result.removed, result.errors
 
 
-@pytest.fixture
-def number(workspace, sim):
-    return number_add(
-        workspace=workspace,
-        label="Main",
-        phone_number_id=DEMO_PHONE_NUMBER_IDS[0],
-        waba_id=DEMO_WABA_ID,
-        access_token=DEMO_TOKEN,
-    )
-
-
 def body_template(name: str, status: str = "APPROVED", **extra) -> dict:
     return {
         "name": name,

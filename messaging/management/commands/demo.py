@@ -24,7 +24,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Count
 
-from accounts.models import Membership, Role, Workspace
+from accounts.models import Role, Workspace
+from accounts.services import membership_add
 from campaigns.models import NOT_DONE_STATES, Campaign, CampaignStatus
 from campaigns.preflight import campaign_preflight
 from campaigns.selectors import campaign_counts, progress_of
@@ -172,11 +173,8 @@ class Command(BaseCommand):
         user, _ = get_user_model().objects.get_or_create(username=DEMO_USERNAME)
         password = secrets.token_urlsafe(9)
         user.set_password(password)
-        user.is_staff = True
-        user.save()
-        Membership.objects.update_or_create(
-            workspace=workspace, user=user, defaults={"role": Role.OWNER}
-        )
+        user.save(update_fields=["password"])
+        membership_add(workspace=workspace, user=user, role=Role.OWNER)  # staff, too
         return password
 
     def _prepare(self, contacts: int) -> Campaign:
