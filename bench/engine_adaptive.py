@@ -17,8 +17,8 @@ import time
 import stack
 
 from messaging import ratelimit
+from messaging.controller import rate_controller_tick
 from messaging.models import RateAdjustment
-from messaging.services import rate_controller_tick
 
 
 def main() -> None:

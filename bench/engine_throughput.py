@@ -14,7 +14,7 @@ import time
 import requests
 import stack
 
-from messaging.simulator.seed import DEMO_TOKEN
+from graph_simulator.seed import DEMO_TOKEN
 
 
 def naive_loop(sim, numbers: list[str], count: int) -> float:

@@ -24,8 +24,8 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from messaging.simulator.seed import DEMO_PHONE_NUMBER_IDS, DEMO_TOKEN
-from messaging.simulator.testing import SimulatorControl, SimulatorProcess
+from graph_simulator.seed import DEMO_PHONE_NUMBER_IDS, DEMO_TOKEN
+from graph_simulator.testing import SimulatorControl, SimulatorProcess
 
 
 def _body(i: int) -> bytes:

@@ -45,9 +45,9 @@ from campaigns.models import (  # noqa: E402
 from campaigns.services import campaign_start  # noqa: E402
 from config import procs  # noqa: E402
 from config.redis import get_redis  # noqa: E402
+from graph_simulator.seed import DEMO_TOKEN, DEMO_WABA_ID, demo_seed  # noqa: E402
+from graph_simulator.testing import SimulatorProcess  # noqa: E402
 from messaging import ratelimit  # noqa: E402
-from messaging.simulator.seed import DEMO_TOKEN, DEMO_WABA_ID, demo_seed  # noqa: E402
-from messaging.simulator.testing import SimulatorProcess  # noqa: E402
 from numbers.models import Number  # noqa: E402
 from templates_sync.services import templates_sync  # noqa: E402
 

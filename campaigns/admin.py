@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -20,13 +21,13 @@ from campaigns.models import (
     EDITABLE_STATES,
     Campaign,
     CampaignEvent,
+    CampaignStatus,
     CampaignTemplate,
     ImportJob,
     ImportStatus,
     Recipient,
     Suppression,
 )
-from campaigns.phones import InvalidPhone, normalize_phone
 from campaigns.preflight import campaign_preflight
 from campaigns.services import CampaignStateError
 from config.admin import ReadOnlyAdminMixin
@@ -66,6 +67,15 @@ class CampaignTemplateFormSet(forms.BaseInlineFormSet):
             )
         except services.CampaignInvalid as error:
             raise forms.ValidationError(f"{error.field}: {error.message}") from None
+
+
+def _schedule_time_valid(value) -> None:
+    if value is None:
+        return
+    try:
+        services.campaign_schedule_time_check(value)
+    except services.CampaignInvalid as error:
+        raise forms.ValidationError(error.message) from None
 
 
 def _has_contacts(campaign) -> bool:
@@ -132,7 +142,7 @@ class ImportJobInline(admin.TabularInline):
 
 @admin.register(Campaign)
 class CampaignAdmin(WorkspaceScopedAdmin):
-    list_display = ["name", "workspace", "status", "total", "scheduled_at", "created_at"]
+    list_display = ["name", "workspace", "status", "contacts", "scheduled_at", "created_at"]
     list_filter = ["status"]
     search_fields = ["name"]
     filter_horizontal = ["numbers"]
@@ -180,10 +190,54 @@ class CampaignAdmin(WorkspaceScopedAdmin):
             campaign.admin_numbers = list(form.cleaned_data["numbers"])
         return campaign
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(contacts_count=Count("recipients"))
+
+    @admin.display(description="contacts", ordering="contacts_count")
+    def contacts(self, campaign):
+        return campaign.contacts_count
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if "scheduled_at" in form.base_fields:
+            form.base_fields["scheduled_at"].validators.append(_schedule_time_valid)
+            form.base_fields["scheduled_at"].help_text = (
+                "Set a time to schedule the campaign (it starts by itself after a passing "
+                "pre-flight); clear it to return it to draft."
+            )
+        return form
+
     def save_model(self, request, obj, form, change):
+        """Saves the settings; the schedule goes through the services, with its audit trail."""
         if not change:
             obj.created_by = request.user
+        schedule = obj.scheduled_at
+        obj.scheduled_at = (
+            Campaign.objects.values_list("scheduled_at", flat=True).get(pk=obj.pk)
+            if change
+            else None
+        )
         super().save_model(request, obj, form, change)
+        if "scheduled_at" in form.changed_data:
+            self._reschedule(request, obj, schedule)
+
+    def _reschedule(self, request, campaign, scheduled_at):
+        try:
+            if scheduled_at is None:
+                if campaign.status == CampaignStatus.SCHEDULED:
+                    services.campaign_unschedule(
+                        campaign=campaign, user=request.user, reason="from the admin"
+                    )
+            elif campaign.status == CampaignStatus.DRAFT:
+                services.campaign_schedule(
+                    campaign=campaign, user=request.user, scheduled_at=scheduled_at
+                )
+            else:
+                services.campaign_update(
+                    campaign=campaign, user=request.user, scheduled_at=scheduled_at
+                )
+        except (CampaignStateError, services.CampaignInvalid) as error:
+            messages.error(request, f"{campaign}: not scheduled: {error}")
 
     @admin.display(description="contacts by status")
     def counts_shown(self, campaign):
@@ -307,15 +361,13 @@ class CampaignAdmin(WorkspaceScopedAdmin):
 
     @admin.action(description="Resend messages whose outcome is unknown (may duplicate some)")
     def resend_unknown_selected(self, request, queryset):
-        from messaging.services import ResendError, recipients_resend_unknown
-
         for campaign in queryset:
             if not self.has_change_permission(request, campaign):
                 messages.error(request, f"{campaign}: only a workspace owner or admin may do this")
                 continue
             try:
-                count = recipients_resend_unknown(campaign=campaign, user=request.user)
-            except ResendError as error:
+                count = services.recipients_resend_unknown(campaign=campaign, user=request.user)
+            except services.ResendError as error:
                 messages.error(request, f"{campaign}: {error}")
             else:
                 messages.success(request, f"{campaign}: {count} unknown messages put back in line")
@@ -398,17 +450,14 @@ class SuppressionForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        try:
-            data["phone"] = normalize_phone(data.get("phone") or "")
-        except InvalidPhone as error:
-            self.add_error("phone", f"invalid phone: {error}")
-            return data
         workspace = data.get("workspace")
-        if (
-            workspace
-            and Suppression.objects.filter(workspace=workspace, phone=data["phone"]).exists()
-        ):
-            self.add_error("phone", f"{data['phone']} is already suppressed")
+        if workspace is not None and not self.instance.pk:
+            try:
+                data["phone"] = services.suppression_check(
+                    workspace=workspace, phone=data.get("phone") or ""
+                )
+            except services.SuppressionError as error:
+                self.add_error("phone", str(error))
         return data
 
 

@@ -25,6 +25,7 @@ from campaigns.models import (
     Suppression,
 )
 from campaigns.preflight import campaign_preflight
+from campaigns.rates import campaign_current_rate
 from campaigns.services import CampaignInvalid, CampaignStateError, SuppressionError
 from numbers.models import Number
 from templates_sync.models import Template
@@ -144,8 +145,6 @@ class CampaignSerializer(serializers.ModelSerializer):
 
     def get_current_rate(self, campaign) -> float | None:
         """Messages finished per second over the last 10 s; null unless running."""
-        from messaging.ratelimit import campaign_current_rate
-
         if campaign.status != CampaignStatus.RUNNING:
             return None
         return round(campaign_current_rate(campaign.pk), 1)
@@ -164,24 +163,7 @@ class CampaignSerializer(serializers.ModelSerializer):
 class RecipientSerializer(serializers.ModelSerializer):
     class Meta:
         model = Recipient
-        fields = [
-            "id",
-            "phone",
-            "template",
-            "number",
-            "status",
-            "wamid",
-            "attempts",
-            "error_code",
-            "error_title",
-            "error_details",
-            "row_number",
-            "sent_at",
-            "delivered_at",
-            "read_at",
-            "failed_at",
-            "replied_at",
-        ]
+        fields = ["id", *selectors.RECIPIENT_FIELDS, "row_number"]
         read_only_fields = fields
 
 

@@ -412,10 +412,6 @@ class _Importer:
                 processed_line=max(batch.last_line, self.job.processed_line),
                 processed_bytes=bytes_read,
             )
-            if batch.accepted:
-                Campaign.objects.filter(pk=self.campaign_id).update(
-                    total=F("total") + batch.accepted
-                )
 
 
 def _header_and_records(reader: CsvReader) -> tuple[Record, Iterator[Record]]:

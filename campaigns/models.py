@@ -78,17 +78,9 @@ class Campaign(WorkspaceOwned):
     # When the campaign ended: completed, cancelled or failed.
     completed_at = models.DateTimeField(null=True, blank=True)
     pause_reason = models.TextField(blank=True)
-
-    # Running totals the sending engine updates once per batch (never per
-    # message: the campaign row would become a lock hot spot). The numbers
-    # shown by the API are derived from recipient rows, which are exact.
-    total = models.PositiveIntegerField(default=0)
-    sent = models.PositiveIntegerField(default=0)
-    delivered = models.PositiveIntegerField(default=0)
-    read = models.PositiveIntegerField(default=0)
-    failed = models.PositiveIntegerField(default=0)
-    replied = models.PositiveIntegerField(default=0)
-    cancelled = models.PositiveIntegerField(default=0)
+    # No stored counters: counts are read from the recipient rows
+    # (selectors.campaign_counts, one GROUP BY on an index), so they are exact
+    # at every moment and no write path has to keep a copy in step.
 
     class Meta:
         ordering = ["-created_at", "-pk"]

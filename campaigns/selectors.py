@@ -127,9 +127,8 @@ def import_answer(job: ImportJob, *, errors: int = ERRORS_IN_ANSWER) -> dict:
     }
 
 
-REPORT_HEADER = [
-    "id",
-    "row",
+# A recipient as exports and the messages API show it (after its id and CSV row).
+RECIPIENT_FIELDS = (
     "phone",
     "template",
     "number",
@@ -144,7 +143,8 @@ REPORT_HEADER = [
     "read_at",
     "failed_at",
     "replied_at",
-]
+)
+REPORT_HEADER = ["id", "row", *RECIPIENT_FIELDS]
 
 
 def report_rows(campaign: Campaign, status: str | None = None) -> Iterator[tuple]:
@@ -159,24 +159,7 @@ def report_rows(campaign: Campaign, status: str | None = None) -> Iterator[tuple
     labels = {number.pk: str(number) for number in campaign.numbers.all()}
     for row in (
         rows.order_by("pk")
-        .values_list(
-            "pk",
-            "row_number",
-            "phone",
-            "template_id",
-            "number_id",
-            "status",
-            "wamid",
-            "attempts",
-            "error_code",
-            "error_title",
-            "error_details",
-            "sent_at",
-            "delivered_at",
-            "read_at",
-            "failed_at",
-            "replied_at",
-        )
+        .values_list("pk", "row_number", *RECIPIENT_FIELDS)
         .iterator(chunk_size=5000)
     ):
         (pk, line, phone, template_id, number_id, *rest) = row

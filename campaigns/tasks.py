@@ -5,13 +5,11 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from django.utils import timezone
 
 from campaigns.csvio import CsvFileError
 from campaigns.importer import ImportBusy, ImportRefused, import_job_run, stored_opener
-from campaigns.models import Campaign, CampaignStatus, ImportJob
-from campaigns.preflight import campaign_preflight
-from campaigns.services import CampaignStateError, campaign_fail, campaign_start
+from campaigns.models import ImportJob
+from campaigns.services import campaigns_start_due
 
 logger = logging.getLogger(__name__)
 
@@ -44,27 +42,5 @@ def import_contacts_task(self, job_id: int) -> None:
 
 @shared_task(queue="periodic", ignore_result=True, expires=60)
 def start_due_campaigns() -> int:
-    """Starts scheduled campaigns whose time has come; a failed pre-flight fails the campaign.
-
-    Returns how many were started.
-    """
-    started = 0
-    due = Campaign.objects.filter(
-        status=CampaignStatus.SCHEDULED, scheduled_at__lte=timezone.now()
-    ).order_by("scheduled_at", "pk")
-    for campaign in due:
-        result = campaign_preflight(campaign=campaign)
-        try:
-            if result.ok:
-                campaign_start(campaign=campaign, user=None, reason="scheduled time reached")
-                started += 1
-            else:
-                campaign_fail(
-                    campaign=campaign,
-                    user=None,
-                    reason="pre-flight failed at the scheduled time: " + "; ".join(result.problems),
-                )
-        except CampaignStateError as error:
-            # Changed meanwhile (cancelled, importing): the next run looks again.
-            logger.info("scheduled campaign %s not started: %s", campaign.pk, error.reason)
-    return started
+    """Starts scheduled campaigns whose time has come (see ``campaigns_start_due``)."""
+    return campaigns_start_due()

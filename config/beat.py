@@ -39,7 +39,7 @@ PERIODIC_TASKS: list[Periodic] = [
     Periodic("sending sweeper", "messaging.tasks.periodic_sweep", 10, expires_seconds=10),
     Periodic(
         "webhooks retry",
-        "messaging.webhook_tasks.retry_webhook_work",
+        "webhooks.tasks.retry_webhook_work",
         10,
         queue="webhooks",
         expires_seconds=10,

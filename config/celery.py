@@ -18,5 +18,5 @@ app = Celery("wacampaigns")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(name) for name in ("sending", "webhooks", "periodic", "default")]
 app.conf.task_default_queue = "default"
-app.conf.imports = ("config.tasks", "messaging.webhook_tasks")
+app.conf.imports = ("config.tasks",)
 app.autodiscover_tasks()

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "templates_sync",
     "campaigns",
     "messaging",
+    "webhooks",
 ]
 
 MIDDLEWARE = [

@@ -7,7 +7,7 @@ from rest_framework.authtoken.views import obtain_auth_token
 
 from accounts import api as accounts_api
 from config.health import healthz
-from messaging.webhooks import whatsapp_webhook
+from webhooks.views import whatsapp_webhook
 
 api_patterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),

@@ -19,7 +19,3 @@ class RateAdjustmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def has_module_permission(self, request) -> bool:
         return request.user.is_active and request.user.is_staff
-
-
-# Webhook events and inbound messages are registered in their own module.
-import messaging.webhook_admin  # noqa: E402, F401

@@ -40,7 +40,7 @@ _MAX_PAGES = 10_000
 
 
 class ErrorClass(enum.StrEnum):
-    """What the sender does about a failed call (graph-api.md, "Errors")."""
+    """The kind of a failed call (graph-api.md, "Errors")."""
 
     THROTTLE = "throttle"
     RECIPIENT_THROTTLE = "recipient_throttle"
@@ -52,23 +52,97 @@ class ErrorClass(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
-# The one table that classifies Graph errors. Change it here and only here.
-ERROR_CODES: Mapping[ErrorClass, frozenset[int]] = {
-    ErrorClass.THROTTLE: frozenset({130429, 80007, 4}),
-    ErrorClass.RECIPIENT_THROTTLE: frozenset({131056}),
-    ErrorClass.QUALITY: frozenset({131048, 131049}),
-    ErrorClass.TRANSIENT: frozenset({1, 2, 131000, 131016, 133004, 131057}),
-    ErrorClass.AUTH: frozenset({0, 3, 10, 190, 368, 131005, 131031}),
-    ErrorClass.TEMPLATE: frozenset({132000, 132001, 132005, 132007, 132012, 132015, 132016}),
-    ErrorClass.RECIPIENT: frozenset(
-        {100, 131008, 131009, 131021, 131026, 131047, 131050, 131051, 131053, 133010, 135000}
+class Consequence(enum.StrEnum):
+    """What a failed send does, to its own row and beyond it (engine.md)."""
+
+    # Certainly not accepted: retried after 5, 20, 45 s, then failed.
+    RETRY = "retry"
+    # The pair rate (about one message per 6 s to one user): that recipient
+    # waits; nobody else slows down.
+    RETRY_RECIPIENT = "retry_recipient"
+    FAIL = "fail"
+    # The template is gone or blocked: every further send of the campaign
+    # would fail the same way, so the row fails and the campaign pauses.
+    PAUSE_CAMPAIGN = "pause_campaign"
+    # Spam-rate limited: the row waits and every campaign on the number pauses;
+    # hammering on makes Meta's verdict worse.
+    PAUSE_NUMBER = "pause_number"
+    # The token or the number is unusable: the row waits, the number is marked
+    # (``ErrorRule.number_state``) and its campaigns pause.
+    STOP_NUMBER = "stop_number"
+    # The user stopped marketing messages: the row fails and the phone is
+    # suppressed in the workspace.
+    SUPPRESS = "suppress"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRule:
+    error_class: ErrorClass
+    consequence: Consequence
+    # For STOP_NUMBER: the number status it implies (numbers.models.NumberStatus values).
+    number_state: str | None = None
+
+
+def _rules(error_class: ErrorClass, consequence: Consequence, *codes: int, state=None):
+    return {code: ErrorRule(error_class, consequence, state) for code in codes}
+
+
+E, C = ErrorClass, Consequence
+# The one table of Graph error codes: code -> class -> consequence. Change it
+# here and only here; the engine, the webhooks and the numbers follow it.
+ERROR_TABLE: Mapping[int, ErrorRule] = {
+    **_rules(E.THROTTLE, C.RETRY, 130429, 80007, 4),
+    **_rules(E.RECIPIENT_THROTTLE, C.RETRY_RECIPIENT, 131056),
+    **_rules(E.QUALITY, C.PAUSE_NUMBER, 131048),
+    **_rules(E.QUALITY, C.FAIL, 131049),
+    **_rules(E.TRANSIENT, C.RETRY, 1, 2, 131000, 131016, 133004, 131057),
+    **_rules(E.AUTH, C.STOP_NUMBER, 0, 3, 10, 131005, state="disconnected"),
+    **_rules(E.AUTH, C.STOP_NUMBER, 190, state="token_expired"),
+    # 368 temporarily blocked for policy, 131031 account locked.
+    **_rules(E.AUTH, C.STOP_NUMBER, 368, 131031, state="blocked"),
+    **_rules(E.TEMPLATE, C.FAIL, 132000, 132005, 132007, 132012),
+    **_rules(E.TEMPLATE, C.PAUSE_CAMPAIGN, 132001, 132015, 132016),
+    **_rules(
+        E.RECIPIENT,
+        C.FAIL,
+        *(100, 131008, 131009, 131021, 131026, 131047, 131051, 131053, 133010, 135000),
     ),
+    **_rules(E.RECIPIENT, C.SUPPRESS, 131050),
 }
+del E, C
 # Codes 200-299 are the Graph permission errors, all of them "stop the number".
 AUTH_CODE_RANGE = range(200, 300)
-_CLASS_BY_CODE: dict[int, ErrorClass] = {
-    code: error_class for error_class, codes in ERROR_CODES.items() for code in codes
+# Errors without a code in the table: what their class alone implies.
+_CLASS_RULES: Mapping[ErrorClass, ErrorRule] = {
+    ErrorClass.THROTTLE: ErrorRule(ErrorClass.THROTTLE, Consequence.RETRY),
+    ErrorClass.TRANSIENT: ErrorRule(ErrorClass.TRANSIENT, Consequence.RETRY),
+    ErrorClass.AUTH: ErrorRule(ErrorClass.AUTH, Consequence.STOP_NUMBER, "disconnected"),
 }
+# The codes of each class, read off the table (for documentation and tests).
+ERROR_CODES: Mapping[ErrorClass, frozenset[int]] = {
+    error_class: frozenset(
+        code for code, rule in ERROR_TABLE.items() if rule.error_class is error_class
+    )
+    for error_class in ErrorClass
+    if error_class is not ErrorClass.UNKNOWN
+}
+
+
+def consequence_of(code: int | None) -> Consequence:
+    """The consequence of an error code met without its HTTP answer (a failed status webhook)."""
+    return rule_for(code, classify(code, None)).consequence
+
+
+def rule_for(code: int | None, error_class: ErrorClass) -> ErrorRule:
+    """The table's rule for ``code`` (its class's default for codes the table lacks).
+
+    HTTP 429 makes any code a throttle (see ``classify``), so a rule whose class
+    disagrees with ``error_class`` yields to the class.
+    """
+    rule = ERROR_TABLE.get(code) if code is not None else None
+    if rule is not None and rule.error_class is error_class:
+        return rule
+    return _CLASS_RULES.get(error_class, ErrorRule(error_class, Consequence.FAIL))
 
 
 def classify(code: int | None, http_status: int | None) -> ErrorClass:
@@ -82,9 +156,9 @@ def classify(code: int | None, http_status: int | None) -> ErrorClass:
     if http_status == 429:
         return ErrorClass.THROTTLE
     if code is not None:
-        known = _CLASS_BY_CODE.get(code)
+        known = ERROR_TABLE.get(code)
         if known is not None:
-            return known
+            return known.error_class
         if code in AUTH_CODE_RANGE:
             return ErrorClass.AUTH
     if http_status is None:
@@ -129,16 +203,9 @@ class GraphError(Exception):
         self.outcome_unknown = outcome_unknown
 
     @property
-    def is_throttle(self) -> bool:
-        return self.error_class is ErrorClass.THROTTLE
-
-    @property
-    def retryable(self) -> bool:
-        """True when the request was certainly not accepted and a later retry may succeed."""
-        return (
-            self.error_class in (ErrorClass.THROTTLE, ErrorClass.TRANSIENT)
-            and not self.outcome_unknown
-        )
+    def rule(self) -> ErrorRule:
+        """What the table says this error does (the consequence, a number state)."""
+        return rule_for(self.code, self.error_class)
 
     def __str__(self) -> str:
         parts = [f"code={self.code}"]

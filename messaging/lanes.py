@@ -17,7 +17,7 @@ import logging
 import re
 import secrets
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,11 +30,19 @@ from django.utils import timezone
 from redis import exceptions as redis_exceptions
 
 from campaigns.models import Campaign, CampaignStatus, Recipient, RecipientStatus
+from campaigns.rates import campaign_sends_record
+from campaigns.services import (
+    campaign_pause_for_template_error,
+    number_pause_for_error,
+    number_stop_for_error,
+    recipient_suppress_for_error,
+)
 from config.redis import get_redis
 from messaging.callbacks import callback_data_for
-from messaging.graph import ErrorClass, GraphError, SendResult
-from messaging.ratelimit import RateLimiter, campaign_sends_record
-from numbers.models import Number, NumberStatus
+from messaging.controller import rate_adjustment_record
+from messaging.graph import Consequence, ErrorClass, GraphError, SendResult
+from messaging.ratelimit import RateLimiter, current_rate
+from numbers.models import Number
 from templates_sync.models import Template
 from templates_sync.rendering import RenderError, render_components
 
@@ -44,14 +52,6 @@ MARKS_TTL_SECONDS = 7 * 24 * 3600
 # First entry of every marks list, written before the claim commits: a claim
 # whose list lacks it lost its marks (Redis restarted), so none can be trusted.
 CLAIM_SENTINEL = "claimed"
-
-# Template codes after which the campaign must stop: the template is gone or
-# blocked by Meta, so every further send would fail the same way.
-CAMPAIGN_STOPPING_TEMPLATE_CODES = frozenset({132001, 132015, 132016})
-SPAM_RATE_LIMITED = 131048
-USER_STOPPED_MARKETING = 131050
-TOKEN_EXPIRED = 190
-BLOCKING_AUTH_CODES = frozenset({368, 131031})
 
 
 def lease_key(number_id: int) -> str:
@@ -276,7 +276,7 @@ _VALUE_ROW = (
 
 
 def record_outcomes(token: str, outcomes: list[Outcome]) -> Counter:
-    """Writes ``outcomes`` in one statement and the campaigns' counters in one more each.
+    """Writes ``outcomes`` in one statement.
 
     Returns the count of recorded rows per (campaign id, status). Rows whose
     claim is no longer ours (a webhook already moved them on) are left alone.
@@ -299,22 +299,7 @@ def record_outcomes(token: str, outcomes: list[Outcome]) -> Counter:
     sql = _RECORD_SQL.format(values=", ".join([_VALUE_ROW] * len(outcomes)))
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, [*params, token])
-        recorded = Counter((campaign_id, status) for campaign_id, status in cursor.fetchall())
-        _bump_counters(cursor, recorded)
-    return recorded
-
-
-def _bump_counters(cursor, recorded: Counter) -> None:
-    per_campaign: dict[int, dict[str, int]] = defaultdict(lambda: {"sent": 0, "failed": 0})
-    for (campaign_id, status), count in recorded.items():
-        if status in ("sent", "failed"):
-            per_campaign[campaign_id][status] += count
-    for campaign_id, deltas in sorted(per_campaign.items()):
-        if deltas["sent"] or deltas["failed"]:
-            cursor.execute(
-                "UPDATE campaigns_campaign SET sent = sent + %s, failed = failed + %s WHERE id = %s",
-                [deltas["sent"], deltas["failed"], campaign_id],
-            )
+        return Counter((campaign_id, status) for campaign_id, status in cursor.fetchall())
 
 
 _RELEASE_SQL = """
@@ -323,7 +308,6 @@ UPDATE campaigns_recipient r SET
     claim_token = '', claimed_at = NULL
 FROM campaigns_campaign c
 WHERE r.campaign_id = c.id AND r.id = ANY(%s) AND r.claim_token = %s AND r.status = 'sending'
-RETURNING r.campaign_id, r.status
 """
 
 
@@ -331,14 +315,8 @@ def release_unattempted(token: str, recipient_ids: list[int]) -> None:
     """Claimed but never tried: back to pending (cancelled if the campaign was cancelled)."""
     if not recipient_ids:
         return
-    with transaction.atomic(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(_RELEASE_SQL, [recipient_ids, token])
-        cancelled = Counter(c for c, status in cursor.fetchall() if status == "cancelled")
-        for campaign_id, count in sorted(cancelled.items()):
-            cursor.execute(
-                "UPDATE campaigns_campaign SET cancelled = cancelled + %s WHERE id = %s",
-                [count, campaign_id],
-            )
 
 
 # --- one link of a lane ---------------------------------------------------------------
@@ -495,7 +473,8 @@ class BatchSender:
         self._add(self._on_error(recipient, result, now))
 
     def _on_error(self, recipient: Claimed, error: GraphError, now: datetime) -> Outcome:
-        cls = error.error_class
+        """The row's outcome from Graph's error table; consequences beyond the row are
+        the campaigns' services (pause, stop the number, suppress)."""
         details = {
             "error_code": error.code,
             "error_title": _title(error),
@@ -504,74 +483,37 @@ class BatchSender:
         if error.outcome_unknown:
             # Meta may have accepted it: never resent on our own (engine.md).
             return Outcome(recipient, RecipientStatus.UNKNOWN, True, now, signal="E", **details)
-        if cls is ErrorClass.THROTTLE:
-            return retry_or_fail(recipient, error, now, signal="T")
-        if cls is ErrorClass.TRANSIENT:
-            return retry_or_fail(recipient, error, now, signal="E")
-        if cls is ErrorClass.RECIPIENT_THROTTLE:
+        consequence = error.rule.consequence
+        if consequence is Consequence.RETRY:
+            signal = "T" if error.error_class is ErrorClass.THROTTLE else "E"
+            return retry_or_fail(recipient, error, now, signal=signal)
+        if consequence is Consequence.RETRY_RECIPIENT:
             # That recipient only: the lane and the shared rate carry on.
             return retry_or_fail(recipient, error, now, signal="N")
-        if cls is ErrorClass.AUTH:
-            self._stop_number(error)
+        if consequence in (Consequence.STOP_NUMBER, Consequence.PAUSE_NUMBER):
+            # Nothing more goes out on this number; the row waits for a resume.
+            self.stop_lane = True
+            self.stopped_campaigns.update(running_campaign_ids(self.number.pk))
+            if consequence is Consequence.STOP_NUMBER:
+                number_stop_for_error(number_id=self.number.pk, error=error)
+            else:
+                number_pause_for_error(number_id=self.number.pk, error=error)
             return Outcome(recipient, RecipientStatus.PENDING, True, now, signal="E", **details)
-        if cls is ErrorClass.QUALITY and error.code == SPAM_RATE_LIMITED:
-            self._pause_number_campaigns(
-                f"Meta spam-rate limited the number ({error.code}): {error.message}"
+        if consequence is Consequence.PAUSE_CAMPAIGN:
+            self.stopped_campaigns.add(recipient.campaign_id)
+            campaign_pause_for_template_error(
+                campaign_id=recipient.campaign_id,
+                template_name=self.templates[recipient.template_id].name,
+                error=error,
             )
-            return Outcome(recipient, RecipientStatus.PENDING, True, now, signal="E", **details)
-        if cls is ErrorClass.TEMPLATE and error.code in CAMPAIGN_STOPPING_TEMPLATE_CODES:
-            self._pause_campaign(
-                recipient.campaign_id,
-                f"template {self.templates[recipient.template_id].name!r} refused by Meta "
-                f"({error.code}): {error.message}",
+        elif consequence is Consequence.SUPPRESS:
+            recipient_suppress_for_error(
+                campaign_id=recipient.campaign_id,
+                phone=recipient.phone,
+                code=error.code,
+                message=error.message,
             )
-        if error.code == USER_STOPPED_MARKETING:
-            self._suppress(recipient, error)
         return Outcome(recipient, RecipientStatus.FAILED, True, now, signal="E", **details)
-
-    # -- consequences beyond the message ----------------------------------------------
-
-    def _stop_number(self, error: GraphError) -> None:
-        if error.code == TOKEN_EXPIRED:
-            status = NumberStatus.TOKEN_EXPIRED
-        elif error.code in BLOCKING_AUTH_CODES:
-            status = NumberStatus.BLOCKED
-        else:
-            status = NumberStatus.DISCONNECTED
-        Number.objects.filter(pk=self.number.pk).update(
-            status=status, last_error=str(error)[:2000], last_error_code=error.code
-        )
-        self._pause_number_campaigns(f"number stopped: {status} ({error.code}): {error.message}")
-
-    def _pause_number_campaigns(self, reason: str) -> None:
-        self.stop_lane = True
-        for campaign_id in running_campaign_ids(self.number.pk):
-            self._pause_campaign(campaign_id, reason)
-
-    def _pause_campaign(self, campaign_id: int, reason: str) -> None:
-        from campaigns.services import CampaignStateError, campaign_pause
-
-        self.stopped_campaigns.add(campaign_id)
-        campaign = Campaign.objects.filter(pk=campaign_id).first()
-        if campaign is None:
-            return
-        # Already paused, cancelled or completed by someone else: nothing to do.
-        with contextlib.suppress(CampaignStateError):
-            campaign_pause(campaign=campaign, user=None, reason=reason)
-        logger.warning("campaign %s paused: %s", campaign_id, reason)
-
-    def _suppress(self, recipient: Claimed, error: GraphError) -> None:
-        from campaigns.models import Suppression, SuppressionSource
-
-        campaign = Campaign.objects.only("workspace_id").get(pk=recipient.campaign_id)
-        Suppression.objects.get_or_create(
-            workspace_id=campaign.workspace_id,
-            phone=recipient.phone,
-            defaults={
-                "reason": f"{error.code}: {error.message}"[:200],
-                "source": SuppressionSource.WEBHOOK,
-            },
-        )
 
     # -- recording --------------------------------------------------------------------
 
@@ -621,8 +563,6 @@ class BatchSender:
             logger.warning("lane %s could not report outcomes to the rate store", self.number.pk)
             return
         if cut is not None:
-            from messaging.services import rate_adjustment_record
-
             rate_adjustment_record(old=cut[0], new=cut[1], reason="3 consecutive throttling errors")
 
 
@@ -632,8 +572,6 @@ def batch_size(number: Number) -> int:
     Short links keep pause latency and crash exposure (unknowns are at most one
     batch) small, while large enough batches amortise the claim.
     """
-    from messaging.ratelimit import current_rate
-
     pace = min(current_rate(), float(number.max_mps))
     return max(1, min(settings.LANE_BATCH_SIZE, int(pace * 2)))
 

@@ -16,6 +16,3 @@ class RateAdjustment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.old:g} -> {self.new:g} msg/s ({self.reason})"
-
-
-from messaging.webhook_models import *  # noqa: F403,E402 - models kept in their own module

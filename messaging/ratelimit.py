@@ -140,7 +140,7 @@ class RateLimiter:
         """Folds a batch's outcomes (in send order) into the streak and window counts.
 
         Returns (old, new) rate when this call made the 20% cut, else None; the
-        caller records the change (messaging.services.rate_adjustment_record).
+        caller records the change (messaging.controller.rate_adjustment_record).
         """
         if not outcomes:
             return None
@@ -193,30 +193,3 @@ def window_totals(seconds: float, *, now: float | None = None) -> tuple[int, int
     attempts = sum(int(r.get("attempts", 0)) for r in rows)
     errors = sum(int(r.get("errors", 0)) for r in rows)
     return attempts, errors
-
-
-CAMPAIGN_RATE_PREFIX = "rate:campaign:"
-CAMPAIGN_RATE_WINDOW = 10  # seconds averaged for a campaign's current rate
-
-
-def campaign_sends_record(counts: dict[int, int], *, now: float | None = None) -> None:
-    """Adds ``{campaign id: messages finished}`` to this second's count of each campaign."""
-    if not counts:
-        return
-    second = int(time.time() if now is None else now)
-    with get_redis().pipeline(transaction=False) as pipe:
-        for campaign_id, count in counts.items():
-            key = f"{CAMPAIGN_RATE_PREFIX}{campaign_id}:{second}"
-            pipe.incrby(key, count)
-            pipe.expire(key, CAMPAIGN_RATE_WINDOW * 3)
-        pipe.execute()
-
-
-def campaign_current_rate(campaign_id: int, *, now: float | None = None) -> float:
-    """Messages the campaign finished per second over the last few seconds."""
-    last = int(time.time() if now is None else now) - 1  # the current second is incomplete
-    keys = [
-        f"{CAMPAIGN_RATE_PREFIX}{campaign_id}:{s}"
-        for s in range(last - CAMPAIGN_RATE_WINDOW + 1, last + 1)
-    ]
-    return sum(int(v) for v in get_redis().mget(keys) if v) / CAMPAIGN_RATE_WINDOW

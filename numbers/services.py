@@ -40,8 +40,6 @@ class NumberInUseError(NumberError):
     """The number cannot be deleted: campaigns use it."""
 
 
-# Meta's own "blocked" codes: 368 temporarily blocked for policy, 131031 account locked.
-_BLOCKED_CODES = frozenset({368, 131031})
 # Meta's statuses of a phone number (GET /{id} "status") that stop all sending.
 _META_BLOCKED = frozenset({"BANNED", "RESTRICTED"})
 _META_DISCONNECTED = frozenset({"DISCONNECTED", "DELETED", "MIGRATED", "PENDING", "UNVERIFIED"})
@@ -88,12 +86,9 @@ def describe_graph_error(error: GraphError) -> str:
 
 def status_for_error(error: GraphError) -> NumberStatus | None:
     """The number status a Graph error implies, or None when it says nothing about the number."""
-    if error.code == 190:
-        return NumberStatus.TOKEN_EXPIRED
-    if error.code in _BLOCKED_CODES:
-        return NumberStatus.BLOCKED
-    if error.error_class is ErrorClass.AUTH:
-        return NumberStatus.DISCONNECTED
+    state = error.rule.number_state
+    if state is not None:
+        return NumberStatus(state)
     if error.code == 100 and error.subcode == 33:
         # "Object does not exist or missing permissions": the number left this token's reach.
         return NumberStatus.DISCONNECTED

@@ -24,6 +24,7 @@ from templates_sync.models import (
     WabaSync,
 )
 from templates_sync.rendering import header_format_of, parse_parameters
+from templates_sync.signals import template_status_changed
 
 logger = logging.getLogger(__name__)
 
@@ -82,15 +83,21 @@ def template_status_record(
     """Set ``template.status`` and record the change with its time; False if unchanged.
 
     The caller saves the template (this sets ``status`` and ``status_changed_at`` only).
+    Sends ``template_status_changed``: the same rules follow a change whichever
+    path (sync or webhook) learnt it.
     """
     if template.status == status:
         return False
     at = at or timezone.now()
+    old = template.status
     TemplateStatusChange.objects.create(
-        template=template, old=template.status, new=status, at=at, reason=reason, source=source
+        template=template, old=old, new=status, at=at, reason=reason, source=source
     )
     template.status = status
     template.status_changed_at = at
+    template_status_changed.send(
+        sender=Template, template=template, old=old, new=status, reason=reason, source=source
+    )
     return True
 
 

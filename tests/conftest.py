@@ -1,4 +1,10 @@
-"""Shared test fixtures: named personas, API clients and a clean Redis per test."""
+"""Shared test fixtures: named personas, API clients, a clean Redis per test, the Graph API
+simulator (``sim``) and the demo number."""
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -6,9 +12,14 @@ from rest_framework.test import APIClient
 
 from accounts.models import Membership, Role, Workspace
 from config.redis import get_redis
-from messaging.simulator.testing import SimulatorControl, SimulatorProcess
+from graph_simulator.seed import DEMO_PHONE_NUMBER_IDS, DEMO_TOKEN, DEMO_WABA_ID, demo_seed
+from graph_simulator.testing import SimulatorControl, SimulatorProcess
+from numbers.services import number_add
 
 PASSWORD = "correct-horse-battery-staple"
+# The second WABA of the "two_wabas" seed, so "this id is not in that WABA" can be tested.
+OTHER_WABA_ID = "100000000000002"
+OTHER_PHONE_NUMBER_ID = "200000000000003"
 
 
 @pytest.fixture(autouse=True)
@@ -69,17 +80,116 @@ def api():
     return make
 
 
+# -- the Graph API simulator ------------------------------------------------------------
+
+
+def two_wabas_seed() -> dict[str, Any]:
+    """The demo data plus a second WABA, ``OTHER_WABA_ID``, with one number of its own."""
+    seed = demo_seed()
+    seed["wabas"].append(
+        {
+            "id": OTHER_WABA_ID,
+            "name": "Other Business",
+            "phone_numbers": [
+                {
+                    "id": OTHER_PHONE_NUMBER_ID,
+                    "display_phone_number": "+91 98765 00003",
+                    "verified_name": "Other Shop",
+                    "quality_rating": "RED",
+                    "name_status": "APPROVED",
+                    "throughput": {"level": "STANDARD"},
+                    "messaging_limit_tier": "TIER_250",
+                    "platform_type": "CLOUD_API",
+                    "status": "CONNECTED",
+                }
+            ],
+            "templates": [],
+        }
+    )
+    return seed
+
+
+# The seeds a test may ask ``sim`` for, by name, with @pytest.mark.sim_seed(name).
+SIM_SEEDS: dict[str, Callable[[], dict[str, Any]]] = {
+    "demo": demo_seed,
+    "two_wabas": two_wabas_seed,
+}
+DEFAULT_SIM_SEED = "demo"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sim_seed(name): the seed the test's ``sim`` simulator runs with (SIM_SEEDS)"
+    )
+
+
+class Simulators:
+    """The session's simulator processes: one per seed, started on first use."""
+
+    def __init__(self, seed_dir: Path) -> None:
+        self._seed_dir = seed_dir
+        self._processes: dict[str, SimulatorProcess] = {}
+
+    def get(self, seed: str) -> SimulatorProcess:
+        """The running simulator serving ``seed`` (a key of SIM_SEEDS); raises KeyError if unknown."""
+        if seed not in SIM_SEEDS:
+            raise KeyError(f"unknown simulator seed {seed!r}; known: {sorted(SIM_SEEDS)}")
+        if seed not in self._processes:
+            path = self._seed_dir / f"{seed}.json"
+            path.write_text(json.dumps(SIM_SEEDS[seed]()))
+            # A fixed random seed: fault and webhook rolls repeat from run to run.
+            process = SimulatorProcess("--seed", str(path), "--random-seed", "7")
+            self._processes[seed] = process.start()
+        return self._processes[seed]
+
+    def stop_all(self) -> None:
+        for process in self._processes.values():
+            process.stop()
+        self._processes.clear()
+
+
 @pytest.fixture(scope="session")
-def simulator():
-    """The Graph API simulator in a child process shared by the session; use ``sim``."""
-    with SimulatorProcess("--random-seed", "7") as process:
-        yield process
+def simulators(tmp_path_factory) -> Iterator[Simulators]:
+    """The registry of simulator processes, all stopped at session end; tests use ``sim``."""
+    registry = Simulators(tmp_path_factory.mktemp("graph-simulator"))
+    yield registry
+    registry.stop_all()
 
 
 @pytest.fixture
-def sim(simulator, settings) -> SimulatorControl:
-    """The session's simulator, reset before and after the test, and the product pointed at it."""
-    simulator.control.reset()
-    settings.WHATSAPP_GRAPH_URL = simulator.base_url
-    yield simulator.control
-    simulator.control.reset()
+def sim(simulators, request, settings) -> Iterator[SimulatorControl]:
+    """The Graph API simulator, reset to its seed before and after the test, with the
+    product's Graph client (``settings.WHATSAPP_GRAPH_URL``) pointed at it.
+
+    It serves the "demo" seed (graph_simulator.seed.demo_seed) unless the test, its
+    class or its module carries ``@pytest.mark.sim_seed(name)`` naming another key of
+    SIM_SEEDS, e.g. ``@pytest.mark.sim_seed("two_wabas")`` for a second WABA. Each seed
+    gets one process for the whole session, started the first time a test needs it.
+    Faults, callback URLs and the like are set per test with ``sim.set_faults(...)``;
+    the reset undoes them. ``sim.base_url`` is the simulator's address.
+    """
+    marker = request.node.get_closest_marker("sim_seed")
+    seed = marker.args[0] if marker else DEFAULT_SIM_SEED
+    process = simulators.get(seed)
+    process.control.reset()
+    settings.WHATSAPP_GRAPH_URL = process.base_url
+    yield process.control
+    process.control.reset()
+
+
+@pytest.fixture
+def token(sim) -> str:
+    """The access token ``number`` is added with; modules override it with their own."""
+    return DEMO_TOKEN
+
+
+@pytest.fixture
+def number(workspace, token):
+    """The first demo number, added through the service (connection test included)."""
+    return number_add(
+        workspace=workspace,
+        label="Main",
+        phone_number_id=DEMO_PHONE_NUMBER_IDS[0],
+        waba_id=DEMO_WABA_ID,
+        access_token=token,
+    )

@@ -1,4 +1,4 @@
-"""Writes for campaigns: settings, the state machine, contact imports and the suppression list.
+"""Campaign lifecycle: settings, the state machine, scheduled starts and finishing.
 
 Every state change goes through ``_transition``: it locks the campaign row,
 checks the change against ALLOWED_TRANSITIONS and the service's own rules,
@@ -8,39 +8,34 @@ CampaignStateError and changes nothing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import Any
 
-from django.conf import settings
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Workspace
-from campaigns.csvio import CHUNK_BYTES
-from campaigns.importer import import_inspect, import_job_create, import_job_run
 from campaigns.locks import campaign_lock_for_transaction
 from campaigns.models import (
     ALLOWED_TRANSITIONS,
     EDITABLE_STATES,
+    NOT_DONE_STATES,
     UNSENT_STATES,
     Campaign,
     CampaignEvent,
     CampaignStatus,
     CampaignTemplate,
-    ImportJob,
     Recipient,
     RecipientStatus,
-    Suppression,
-    SuppressionSource,
 )
-from campaigns.phones import InvalidPhone, normalize_phone
+from campaigns.preflight import campaign_preflight
+from messaging.kick import lanes_kick_after_commit
 from numbers.models import Number
 from templates_sync.models import Template
 
-# Uploads up to this size are imported during the request; bigger ones by a worker.
-DEFAULT_SYNC_IMPORT_MAX_BYTES = 2_000_000
+logger = logging.getLogger(__name__)
 
 
 class CampaignStateError(Exception):
@@ -58,10 +53,6 @@ class CampaignInvalid(ValueError):
         super().__init__(message)
         self.field = field
         self.message = message
-
-
-class SuppressionError(ValueError):
-    """A suppression that cannot be added (invalid phone, already suppressed)."""
 
 
 def _actor(user) -> Any:
@@ -148,7 +139,8 @@ def campaign_setup_check(
     return _check_mapping(variable_mapping, templates)
 
 
-def _check_future(scheduled_at: datetime) -> None:
+def campaign_schedule_time_check(scheduled_at: datetime) -> None:
+    """Raises CampaignInvalid unless ``scheduled_at`` is in the future."""
     if scheduled_at <= timezone.now():
         raise CampaignInvalid("scheduled_at", "the scheduled time has passed")
 
@@ -172,7 +164,7 @@ def campaign_create(
     _check_setup(workspace_id=workspace.pk, numbers=numbers, templates=templates)
     mapping = _check_mapping(variable_mapping, templates)
     if scheduled_at is not None:
-        _check_future(scheduled_at)
+        campaign_schedule_time_check(scheduled_at)
     campaign = Campaign.objects.create(
         workspace=workspace, name=name.strip(), created_by=_actor(user), variable_mapping=mapping
     )
@@ -256,7 +248,7 @@ def campaign_update(
         elif scheduled_at is not None and locked.status == CampaignStatus.DRAFT:
             campaign_schedule(campaign=locked, user=user, scheduled_at=scheduled_at)
         elif scheduled_at is not None:
-            _check_future(scheduled_at)
+            campaign_schedule_time_check(scheduled_at)
             Campaign.objects.filter(pk=locked.pk).update(scheduled_at=scheduled_at)
     campaign.refresh_from_db()
     return campaign
@@ -370,7 +362,7 @@ def campaign_schedule(
     *, campaign: Campaign, user, scheduled_at: datetime, reason: str | None = None
 ) -> Campaign:
     """draft -> scheduled at ``scheduled_at`` (in the future, else CampaignInvalid)."""
-    _check_future(scheduled_at)
+    campaign_schedule_time_check(scheduled_at)
     return _transition(
         campaign,
         user=user,
@@ -395,11 +387,9 @@ def campaign_unschedule(*, campaign: Campaign, user, reason: str | None = None) 
     )
 
 
-def _send_after_commit(campaign: Campaign) -> None:
+def campaign_lanes_kick_after_commit(campaign: Campaign) -> None:
     """Queues the campaign's lanes (one link per number) once the change is committed."""
-    from messaging.services import campaign_lanes_kick_on_commit
-
-    campaign_lanes_kick_on_commit(campaign)
+    lanes_kick_after_commit(number_ids=list(campaign.numbers.values_list("pk", flat=True)))
 
 
 def campaign_start(*, campaign: Campaign, user, reason: str | None = None) -> Campaign:
@@ -412,7 +402,7 @@ def campaign_start(*, campaign: Campaign, user, reason: str | None = None) -> Ca
         from_states=[CampaignStatus.DRAFT, CampaignStatus.SCHEDULED],
         reason=reason,
         check=lambda locked: _ready_to_send(locked, need_contacts=True),
-        after=_send_after_commit,
+        after=campaign_lanes_kick_after_commit,
         started_at=campaign.started_at or timezone.now(),
     )
 
@@ -441,18 +431,16 @@ def campaign_resume(*, campaign: Campaign, user, reason: str | None = None) -> C
         from_states=[CampaignStatus.PAUSED],
         reason=reason,
         check=lambda locked: _ready_to_send(locked, need_contacts=False),
-        after=_send_after_commit,
+        after=campaign_lanes_kick_after_commit,
         pause_reason="",
     )
 
 
 def _stop_unsent(title: str, details: str) -> Callable[[Campaign], None]:
     def stop(campaign: Campaign) -> None:
-        stopped = Recipient.objects.filter(campaign=campaign, status__in=UNSENT_STATES).update(
+        Recipient.objects.filter(campaign=campaign, status__in=UNSENT_STATES).update(
             status=RecipientStatus.CANCELLED, error_title=title, error_details=details
         )
-        if stopped:
-            Campaign.objects.filter(pk=campaign.pk).update(cancelled=F("cancelled") + stopped)
 
     return stop
 
@@ -506,93 +494,81 @@ def campaign_fail(*, campaign: Campaign, user=None, reason: str | None = None) -
     )
 
 
-# --- contact imports ------------------------------------------------------------------
+# --- what the engine and Meta's events do to campaigns -----------------------------------
 
 
-def contacts_import(
-    *,
-    campaign: Campaign,
-    user,
-    opener: Callable[[], BinaryIO],
-    filename: str,
-    size: int,
-    progress: Callable[[ImportJob], None] | None = None,
-) -> ImportJob:
-    """Imports the CSV ``opener`` opens into ``campaign`` now; returns the finished job.
-
-    Raises ImportRefused (campaign state), ImportBusy (another import runs) or
-    CsvFileError (the file as a whole is unusable), having stored nothing.
-    """
-    import_inspect(campaign=campaign, opener=opener)
-    job = import_job_create(campaign=campaign, user=user, filename=filename, size=size)
-    return import_job_run(job=job, opener=opener, progress=progress)
-
-
-def contacts_upload(*, campaign: Campaign, user, upload) -> ImportJob:
-    """Imports an uploaded file: now when small, else queued for a worker (status ``queued``).
-
-    The file as a whole is checked before anything is stored, so a bad file
-    raises CsvFileError (or ImportRefused) in both cases.
-    """
-    from campaigns.tasks import import_contacts_task
-
-    def opener() -> BinaryIO:
-        upload.seek(0)
-        return upload
-
-    limit = getattr(settings, "CAMPAIGN_SYNC_IMPORT_MAX_BYTES", DEFAULT_SYNC_IMPORT_MAX_BYTES)
-    if upload.size <= limit:
-        return contacts_import(
-            campaign=campaign, user=user, opener=opener, filename=upload.name, size=upload.size
-        )
-    import_inspect(campaign=campaign, opener=opener)
-    upload.seek(0)
-    with transaction.atomic():
-        job = import_job_create(
-            campaign=campaign,
-            user=user,
-            filename=upload.name,
-            size=upload.size,
-            chunks=upload.chunks(CHUNK_BYTES),
-        )
-        import_contacts_task.delay_on_commit(job.pk)
-    return job
-
-
-# --- suppressions ---------------------------------------------------------------------
-
-
-def suppression_create(
-    *, workspace: Workspace, phone: str, reason: str = "", source: str = SuppressionSource.MANUAL
-) -> Suppression:
-    """Adds ``phone`` to the workspace's suppression list and cancels its unsent messages.
-
-    Raises SuppressionError for an invalid phone or one already suppressed.
-    """
+def campaign_finish_if_done(*, campaign: Campaign) -> bool:
+    """Completes a running campaign with nothing left to send; True when it did."""
+    if campaign.recipients.filter(status__in=NOT_DONE_STATES).exists():
+        return False
     try:
-        e164 = normalize_phone(phone)
-    except InvalidPhone as error:
-        raise SuppressionError(f"invalid phone: {error}") from None
+        campaign_complete(campaign=campaign, reason="nothing left to send")
+    except CampaignStateError:
+        return False
+    return True
+
+
+def campaign_pause_if_running(*, campaign_id: int, reason: str) -> bool:
+    """Pauses the campaign on the product's own decision; False when it was not running.
+
+    Already paused, cancelled or completed by someone else: nothing to do.
+    """
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    if campaign is None:
+        return False
     try:
-        with transaction.atomic():
-            suppression = Suppression.objects.create(
-                workspace=workspace, phone=e164, reason=reason.strip()[:255], source=source
-            )
-            unsent = Recipient.objects.filter(
-                campaign__workspace=workspace, phone=e164, status__in=UNSENT_STATES
-            )
-            for campaign_id in set(unsent.values_list("campaign_id", flat=True)):
-                stopped = unsent.filter(campaign_id=campaign_id).update(
-                    status=RecipientStatus.CANCELLED,
-                    error_title="Opted out",
-                    error_details=reason.strip(),
+        campaign_pause(campaign=campaign, user=None, reason=reason)
+    except CampaignStateError:
+        return False
+    logger.warning("campaign %s paused: %s", campaign_id, reason)
+    return True
+
+
+def campaigns_pause_for_number(*, number_id: int, reason: str) -> list[int]:
+    """Pauses every running campaign that sends through the number; returns their ids."""
+    ids = list(
+        Campaign.objects.filter(numbers=number_id, status=CampaignStatus.RUNNING)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    return [pk for pk in ids if campaign_pause_if_running(campaign_id=pk, reason=reason)]
+
+
+def campaigns_pause_for_template(*, template: Template, reason: str) -> list[int]:
+    """Pauses every running campaign that sends ``template``; returns their ids."""
+    ids = list(
+        Campaign.objects.filter(
+            campaign_templates__template=template, status=CampaignStatus.RUNNING
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    return [pk for pk in ids if campaign_pause_if_running(campaign_id=pk, reason=reason)]
+
+
+def campaigns_start_due(*, now=None) -> int:
+    """Starts scheduled campaigns whose time has come; returns how many started.
+
+    A failed pre-flight fails the campaign with the problems (it must not send
+    on its own what a person would not have started).
+    """
+    started = 0
+    due = Campaign.objects.filter(
+        status=CampaignStatus.SCHEDULED, scheduled_at__lte=now or timezone.now()
+    ).order_by("scheduled_at", "pk")
+    for campaign in due:
+        result = campaign_preflight(campaign=campaign)
+        try:
+            if result.ok:
+                campaign_start(campaign=campaign, user=None, reason="scheduled time reached")
+                started += 1
+            else:
+                campaign_fail(
+                    campaign=campaign,
+                    user=None,
+                    reason="pre-flight failed at the scheduled time: " + "; ".join(result.problems),
                 )
-                Campaign.objects.filter(pk=campaign_id).update(cancelled=F("cancelled") + stopped)
-    except IntegrityError:
-        raise SuppressionError(f"{e164} is already suppressed") from None
-    return suppression
-
-
-def suppression_delete(*, suppression: Suppression) -> None:
-    """Removes a suppression; contacts cancelled because of it stay cancelled."""
-    suppression.delete()
+        except CampaignStateError as error:
+            # Changed meanwhile (cancelled, importing): the next run looks again.
+            logger.info("scheduled campaign %s not started: %s", campaign.pk, error.reason)
+    return started

@@ -74,7 +74,7 @@ def test_import_contacts_command_refuses_a_bad_file(campaign, tmp_path):
         call_command("import_contacts", "999999", str(path))
 
 
-def admin_add_post(client, *, workspace, numbers, templates, mapping="{}"):
+def admin_add_post(client, *, workspace, numbers, templates, mapping="{}", scheduled_at=None):
     """POSTs the admin's add form, management forms taken from the page itself."""
     page = client.get(reverse("admin:campaigns_campaign_add"))
     data = {
@@ -82,8 +82,8 @@ def admin_add_post(client, *, workspace, numbers, templates, mapping="{}"):
         "name": "Admin made",
         "numbers": [n.pk for n in numbers],
         "variable_mapping": mapping,
-        "scheduled_at_0": "",
-        "scheduled_at_1": "",
+        "scheduled_at_0": scheduled_at.strftime("%Y-%m-%d") if scheduled_at else "",
+        "scheduled_at_1": scheduled_at.strftime("%H:%M:%S") if scheduled_at else "",
     }
     for inline in page.context["inline_admin_formsets"]:
         prefix = inline.formset.prefix
@@ -139,3 +139,63 @@ def test_the_admin_freezes_numbers_templates_and_mapping_once_contacts_exist(
         if i.formset.model.__name__ == "CampaignTemplate"
     ]
     assert templates_inline.has_change_permission is False
+
+
+def test_the_admin_schedules_through_the_service_and_refuses_a_past_time(
+    client, owner, workspace, number
+):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from campaigns.models import Campaign, CampaignEvent
+    from tests.campaigns.conftest import make_template
+
+    client.login(username="olivia", password=PASSWORD)
+    template = make_template(workspace, name="good")
+    past = timezone.now() - dt.timedelta(hours=1)
+    refused = admin_add_post(
+        client, workspace=workspace, numbers=[number], templates=[(template, 1)], scheduled_at=past
+    )
+    assert refused.status_code == 200
+    assert "the scheduled time has passed" in refused.content.decode()
+    assert Campaign.objects.count() == 0
+
+    when = (timezone.now() + dt.timedelta(days=1)).replace(microsecond=0)
+    created = admin_add_post(
+        client, workspace=workspace, numbers=[number], templates=[(template, 1)], scheduled_at=when
+    )
+    assert created.status_code == 302
+    campaign = Campaign.objects.get()
+    assert (campaign.status, campaign.scheduled_at) == ("scheduled", when)
+    [event] = CampaignEvent.objects.filter(campaign=campaign)
+    assert (event.from_status, event.to_status, event.user) == ("draft", "scheduled", owner)
+
+    # Clearing the time returns it to draft, with the audit trail saying so.
+    page = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+    data = {
+        key: value
+        for key, value in page.context["adminform"].form.initial.items()
+        if key in ("workspace", "name", "variable_mapping")
+    }
+    data.update(numbers=[number.pk], scheduled_at_0="", scheduled_at_1="", variable_mapping="{}")
+    for inline in page.context["inline_admin_formsets"]:
+        formset = inline.formset
+        data[f"{formset.prefix}-TOTAL_FORMS"] = len(formset.forms)
+        data[f"{formset.prefix}-INITIAL_FORMS"] = formset.initial_form_count()
+        for i, form in enumerate(formset.forms):
+            data[f"{formset.prefix}-{i}-id"] = form.instance.pk or ""
+            for name in form.fields:
+                value = form.initial.get(name)
+                if value is not None:
+                    data[f"{formset.prefix}-{i}-{name}"] = getattr(value, "pk", value)
+    changed = client.post(reverse("admin:campaigns_campaign_change", args=[campaign.pk]), data)
+    assert changed.status_code == 302, (
+        changed.context["adminform"].form.errors,
+        [f.errors for i in changed.context["inline_admin_formsets"] for f in i.formset.forms],
+    )
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.scheduled_at) == ("draft", None)
+    assert list(
+        CampaignEvent.objects.filter(campaign=campaign).values_list("from_status", "to_status")
+    ) == [("draft", "scheduled"), ("scheduled", "draft")]

@@ -249,7 +249,7 @@ def test_import_into_a_running_campaign_is_refused_with_nothing_changed(api, own
     }
     assert (ImportJob.objects.count(), Recipient.objects.count()) == (0, 0)
     campaign.refresh_from_db()
-    assert (campaign.status, campaign.total) == ("running", 0)
+    assert (campaign.status, campaign.recipients.count()) == ("running", 0)
 
 
 def test_a_big_upload_is_queued_and_imported_by_the_task(

@@ -15,7 +15,7 @@ from campaigns.models import Campaign, CampaignStatus, CampaignTemplate, Recipie
 from config import procs
 from config.celery import app as celery_app
 from config.redis import get_redis
-from messaging.simulator.seed import DEMO_PHONE_NUMBER_IDS, DEMO_TOKEN, DEMO_WABA_ID
+from graph_simulator.seed import DEMO_PHONE_NUMBER_IDS, DEMO_TOKEN, DEMO_WABA_ID
 from numbers.models import Number
 from templates_sync.models import Template
 from templates_sync.services import templates_sync
@@ -51,8 +51,6 @@ class Setup:
             )
             for i, phone in enumerate(phones)
         )
-        Campaign.objects.filter(pk=campaign.pk).update(total=len(phones))
-        campaign.refresh_from_db()
         return campaign
 
 
@@ -82,13 +80,13 @@ def engine(sim, workspace) -> Setup:
     )
 
 
-def worker_env(simulator, settings, **extra) -> dict[str, str]:
+def worker_env(sim, settings, **extra) -> dict[str, str]:
     """Environment for a real Celery worker on the test database, Redis and simulator."""
     db = connection.settings_dict
     return {
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
         "TEST_REDIS_URL": settings.REDIS_URL,
-        "WHATSAPP_GRAPH_URL": simulator.base_url,
+        "WHATSAPP_GRAPH_URL": sim.base_url,
         # A dead worker's lease must lapse quickly for the sweeper to step in.
         "LANE_LEASE_SECONDS": "3",
         "PYTHONUNBUFFERED": "1",
@@ -97,7 +95,7 @@ def worker_env(simulator, settings, **extra) -> dict[str, str]:
 
 
 @pytest.fixture
-def start_worker(simulator, settings, tmp_path):
+def start_worker(sim, settings, tmp_path):
     """``start_worker(name)`` runs a real worker (sending, webhooks, default queues); stopped after the test."""
     started: list[procs.ManagedProcess] = []
 
@@ -106,7 +104,7 @@ def start_worker(simulator, settings, tmp_path):
             name,
             "sending,webhooks,default",
             concurrency=concurrency,
-            env=worker_env(simulator, settings, **env),
+            env=worker_env(sim, settings, **env),
         )
         worker.log_dir = tmp_path
         started.append(worker.start())

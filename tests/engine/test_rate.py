@@ -4,9 +4,9 @@ import pytest
 
 from config.redis import get_redis
 from messaging import ratelimit
+from messaging.controller import rate_controller_tick
 from messaging.models import RateAdjustment
 from messaging.ratelimit import RateLimiter
-from messaging.services import rate_controller_tick
 
 pytestmark = pytest.mark.django_db
 

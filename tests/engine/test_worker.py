@@ -7,13 +7,14 @@ import pytest
 from django.db.models import Count
 
 from campaigns.models import CampaignStatus, RecipientStatus
+from campaigns.selectors import campaign_counts
 from campaigns.services import campaign_cancel, campaign_pause, campaign_resume, campaign_start
 from config.redis import get_redis
 from messaging import ratelimit
-from messaging.services import campaign_counters_check, sweep
+from messaging.sweeper import sweep
 from messaging.tasks import send_lane
-from messaging.webhook_models import PendingStatus, WebhookEvent, WebhookEventStatus
-from messaging.webhook_processing import pending_statuses_apply
+from webhooks.models import PendingStatus, WebhookEvent, WebhookEventStatus
+from webhooks.statuses import pending_statuses_apply
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -60,9 +61,7 @@ def test_one_number_sends_in_claim_order_one_at_a_time(engine, sim, start_worker
     # With the 20 ms answer delay, a second request in flight would arrive < 20 ms later.
     assert min(gaps) >= 0.019
     assert sim.counts(duplicates_only=True)["by_recipient"] == {}
-    assert campaign_counters_check(campaign) == {}
-    campaign.refresh_from_db()
-    assert (campaign.total, campaign.sent, campaign.failed) == (30, 30, 0)
+    assert campaign_counts([campaign.pk])[campaign.pk]["sent"] == 30
 
 
 def test_numbers_send_in_parallel(engine, sim, start_worker):
@@ -141,14 +140,33 @@ def test_a_worker_killed_mid_batch_sends_nothing_twice_and_strands_nothing(
     assert len(still_unknown) <= settings.LANE_WINDOW
     assert accepted == set(statuses) - still_unknown
     assert {statuses[p] for p in accepted} == {RecipientStatus.DELIVERED}
-    assert campaign_counters_check(campaign) == {}
+
+
+class SupervisedWorker:
+    """A worker kept running the way production's process supervisor keeps it
+    (docs/production.md): ``ensure_running()`` starts a fresh one if it has exited."""
+
+    def __init__(self, start_worker, name: str, **options) -> None:
+        self._start_worker = start_worker
+        self._name = name
+        self._options = options
+        self.workers = [start_worker(name, **options)]
+
+    def ensure_running(self) -> None:
+        if self.workers[-1].alive():
+            return
+        self.workers[-1].kill()  # its pool processes may outlive it for a moment
+        name = f"{self._name}-{len(self.workers) + 1}"
+        self.workers.append(self._start_worker(name, **self._options))
 
 
 def test_redis_restarted_mid_run_loses_no_contact_and_sends_nothing_twice(
     engine, sim, start_worker, settings, private_redis
 ):
     settings.SWEEP_GRACE_SECONDS = 1
-    worker = start_worker("survivor", concurrency=2, TEST_REDIS_URL=private_redis.url)
+    supervisor = SupervisedWorker(
+        start_worker, "survivor", concurrency=2, TEST_REDIS_URL=private_redis.url
+    )
     sim.set_faults(latency_ms=[8, 8])
     get_redis().set(ratelimit.RATE_KEY, "1000")
     campaign = engine.campaign(count=300, status=CampaignStatus.DRAFT)
@@ -157,24 +175,31 @@ def test_redis_restarted_mid_run_loses_no_contact_and_sends_nothing_twice(
 
     private_redis.restart()  # queues, leases, marks and the rate are gone
     get_redis().connection_pool.disconnect()
-    # Celery's worker may exit on a lost broker connection with a task unacked
-    # (kombu fails restoring it); production runs workers under a supervisor
-    # that restarts them (docs/production.md), as this does.
-    time.sleep(2)
-    if not worker.alive():
-        worker = start_worker("survivor-2", concurrency=2, TEST_REDIS_URL=private_redis.url)
+    assert sim.counts()["total"] < 300  # mid-run
 
-    run_to_completion(campaign, timeout=120)
-    assert sim.counts(duplicates_only=True)["by_recipient"] == {}
-    statuses = dict(campaign.recipients.values_list("phone", "status"))
-    accepted = {m["to"] for m in sim.messages()}
-    unknown = {p.lstrip("+") for p, s in statuses.items() if s == RecipientStatus.UNKNOWN}
-    assert set(statuses.values()) <= {RecipientStatus.SENT, RecipientStatus.UNKNOWN}
-    # The worker lived: it recorded every answer it got, so only a call cut off
-    # by the restart itself can be unknown.
-    assert len(unknown) <= settings.LANE_WINDOW
-    assert {p.lstrip("+") for p in statuses} - unknown <= accepted
-    assert campaign_counters_check(campaign) == {}
+    # The worker may survive, or exit "Unrecoverable error" seconds later (kombu
+    # fails restoring the task it had in hand): the supervisor then replaces it,
+    # while the test plays beat's sweeper.
+    def done() -> bool:
+        supervisor.ensure_running()
+        sweep()
+        return finished(campaign)
+
+    wait_until(done, timeout=120, step=0.3, what=f"campaign {campaign.pk} to complete")
+
+    # Rows before the simulator's counts: a row recorded sent was accepted already.
+    statuses = {p.lstrip("+"): s for p, s in campaign.recipients.values_list("phone", "status")}
+    sends = sim.counts()["by_recipient"]  # accepted sends per recipient
+    assert set(sends) <= set(statuses)
+    assert {p: n for p, n in sends.items() if n > 1} == {}
+    sent = {p for p, s in statuses.items() if s == RecipientStatus.SENT}
+    unknown = {p for p, s in statuses.items() if s == RecipientStatus.UNKNOWN}
+    assert sent | unknown == set(statuses)  # all terminal: no webhooks here to move them on
+    # Recorded sent: accepted exactly once; unknown: accepted once or never.
+    assert {p: sends.get(p, 0) for p in sent} == dict.fromkeys(sent, 1)
+    # Redis lost the marks of the claim in flight, so its rows may all be
+    # unknown (at most once beats a duplicate); no other claim lost any.
+    assert len(unknown) <= settings.LANE_BATCH_SIZE
 
 
 def no_claims_left(campaign) -> bool:
@@ -194,13 +219,11 @@ def test_pause_and_resume_mid_run_end_with_everyone_sent_once(engine, sim, start
     counts = dict(campaign.recipients.values_list("status").annotate(n=Count("pk")))
     assert counts == {"sent": paused_at, "pending": 300 - paused_at}
     assert paused_at < 300
-    assert campaign_counters_check(campaign) == {}
 
     campaign_resume(campaign=campaign, user=None)
     run_to_completion(campaign)
     assert sim.counts()["total"] == 300
     assert sim.counts(duplicates_only=True)["by_recipient"] == {}
-    assert campaign_counters_check(campaign) == {}
     assert list(campaign.events.values_list("to_status", flat=True)) == [
         "running",
         "paused",
@@ -222,9 +245,8 @@ def test_cancel_mid_run_leaves_every_unsent_contact_cancelled(engine, sim, start
     counts = dict(campaign.recipients.values_list("status").annotate(n=Count("pk")))
     assert counts == {"sent": sent, "cancelled": 300 - sent}
     assert sim.counts(duplicates_only=True)["by_recipient"] == {}
-    wait_until(lambda: campaign_counters_check(campaign) == {}, timeout=10, what="exact counters")
     campaign.refresh_from_db()
-    assert (campaign.status, campaign.sent, campaign.cancelled) == ("cancelled", sent, 300 - sent)
+    assert campaign.status == CampaignStatus.CANCELLED
 
 
 def test_two_workers_racing_for_one_lane_never_double_send(engine, sim, start_worker):
@@ -245,7 +267,6 @@ def test_two_workers_racing_for_one_lane_never_double_send(engine, sim, start_wo
     # Still one at a time and in claim order: the lease serialises the links.
     phones = list(campaign.recipients.order_by("pk").values_list("phone", flat=True))
     assert [m["to"] for m in sent] == [p.lstrip("+") for p in phones]
-    assert campaign_counters_check(campaign) == {}
 
 
 def test_receipts_that_race_the_send_answer_are_applied_without_waiting_for_beat(
@@ -277,4 +298,3 @@ def test_receipts_that_race_the_send_answer_are_applied_without_waiting_for_beat
     # No periodic retry runs here: only the lane's own hand-off can apply them.
     wait_until(all_delivered, timeout=20, step=0.2, what="every receipt applied")
     assert not PendingStatus.objects.exists()
-    assert campaign_counters_check(campaign) == {}

@@ -9,15 +9,15 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from graph_simulator.seed import DEMO_TOKEN
+from graph_simulator.testing import SimulatorControl
 from messaging.graph import GraphClient
-from messaging.simulator.seed import DEMO_TOKEN
-from messaging.simulator.testing import SimulatorControl, SimulatorProcess
 
 
 @pytest.fixture
-def client(simulator: SimulatorProcess, sim: SimulatorControl) -> GraphClient:
+def client(sim: SimulatorControl) -> GraphClient:
     """A GraphClient for the demo token against the simulator, with short timeouts."""
-    return GraphClient(DEMO_TOKEN, base_url=simulator.base_url, timeout=(1.0, 2.0))
+    return GraphClient(DEMO_TOKEN, base_url=sim.base_url, timeout=(1.0, 2.0))
 
 
 @dataclass

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from messaging.graph import ERROR_CODES, ErrorClass, GraphError, classify
+from messaging.graph import ERROR_CODES, ERROR_TABLE, Consequence, ErrorClass, GraphError, classify
 
 E = ErrorClass
 
@@ -90,27 +90,43 @@ def test_classify_always_answers_a_class(code, http_status):
     assert isinstance(classify(code, http_status), ErrorClass)
 
 
-@pytest.mark.parametrize(
-    ("error_class", "outcome_unknown", "retryable", "is_throttle"),
-    [
-        (E.THROTTLE, False, True, True),
-        (E.TRANSIENT, False, True, False),
-        (E.TRANSIENT, True, False, False),
-        (E.THROTTLE, True, False, True),
-        (E.RECIPIENT_THROTTLE, False, False, False),
-        (E.QUALITY, False, False, False),
-        (E.AUTH, False, False, False),
-        (E.TEMPLATE, False, False, False),
-        (E.RECIPIENT, False, False, False),
-        (E.UNKNOWN, False, False, False),
-    ],
-)
-def test_retryable_only_when_certainly_not_accepted(
-    error_class, outcome_unknown, retryable, is_throttle
-):
-    error = GraphError("x", error_class=error_class, outcome_unknown=outcome_unknown)
-    assert error.retryable is retryable
-    assert error.is_throttle is is_throttle
+C = Consequence
+
+# (code, HTTP status, consequence, number state): what each failure does.
+CONSEQUENCES = [
+    (130429, 400, C.RETRY, None),
+    (131056, 400, C.RETRY_RECIPIENT, None),
+    (131056, 429, C.RETRY, None),  # HTTP 429: a throttle, whatever the code
+    (131000, 500, C.RETRY, None),
+    (None, 503, C.RETRY, None),
+    (131048, 400, C.PAUSE_NUMBER, None),
+    (131049, 400, C.FAIL, None),
+    (190, 401, C.STOP_NUMBER, "token_expired"),
+    (368, 400, C.STOP_NUMBER, "blocked"),
+    (131031, 400, C.STOP_NUMBER, "blocked"),
+    (10, 403, C.STOP_NUMBER, "disconnected"),
+    (250, 400, C.STOP_NUMBER, "disconnected"),  # the permission range, not in the table
+    (None, 401, C.STOP_NUMBER, "disconnected"),
+    (132001, 404, C.PAUSE_CAMPAIGN, None),
+    (132015, 400, C.PAUSE_CAMPAIGN, None),
+    (132016, 400, C.PAUSE_CAMPAIGN, None),
+    (132000, 400, C.FAIL, None),
+    (131026, 400, C.FAIL, None),
+    (131050, 400, C.SUPPRESS, None),
+    (987654, 400, C.FAIL, None),
+]
+
+
+@pytest.mark.parametrize(("code", "http_status", "consequence", "state"), CONSEQUENCES)
+def test_each_error_has_one_consequence(code, http_status, consequence, state):
+    rule = GraphError("x", code=code, http_status=http_status).rule
+    assert (rule.consequence, rule.number_state) == (consequence, state)
+
+
+def test_the_table_is_the_only_source_of_the_classes():
+    for code, rule in ERROR_TABLE.items():
+        assert classify(code, 400) is rule.error_class
+        assert code in ERROR_CODES[rule.error_class]
 
 
 def test_graph_error_classifies_itself_from_code_and_status():

@@ -10,9 +10,9 @@ import pytest
 import requests
 from requests.adapters import BaseAdapter
 
+from graph_simulator.seed import DEMO_PHONE_NUMBER_IDS, DEMO_TOKEN, DEMO_WABA_ID
 from messaging import graph
-from messaging.graph import ErrorClass, GraphClient, GraphError, SendResult
-from messaging.simulator.seed import DEMO_PHONE_NUMBER_IDS, DEMO_TOKEN, DEMO_WABA_ID
+from messaging.graph import Consequence, ErrorClass, GraphClient, GraphError, SendResult
 
 PNID = DEMO_PHONE_NUMBER_IDS[0]
 BODY_PARAMS = [{"type": "text", "text": "Asha"}, {"type": "text", "text": "FALL25"}]
@@ -287,18 +287,18 @@ def test_error_fields_are_parsed_from_the_body(client, sim):
     assert error.error_class is ErrorClass.TEMPLATE
     assert error.message == "(#132001) Template name does not exist in the translation"
     assert error.details == "template name (nope) does not exist in en_US"
-    assert error.retryable is False
+    assert error.rule.consequence is Consequence.PAUSE_CAMPAIGN
 
 
-def test_invalid_and_expired_tokens_are_auth_errors(simulator, sim):
-    bad = GraphClient("not-a-token", base_url=simulator.base_url)
+def test_invalid_and_expired_tokens_are_auth_errors(sim):
+    bad = GraphClient("not-a-token", base_url=sim.base_url)
     with pytest.raises(GraphError) as caught:
         bad.get_phone_number(PNID)
     assert (caught.value.code, caught.value.subcode, caught.value.http_status) == (190, None, 401)
     assert caught.value.error_class is ErrorClass.AUTH
 
     sim.token("fresh-token")
-    fresh = GraphClient("fresh-token", base_url=simulator.base_url)
+    fresh = GraphClient("fresh-token", base_url=sim.base_url)
     assert fresh.get_phone_number(PNID)["id"] == PNID
     sim.token("fresh-token", "expire")
     with pytest.raises(GraphError) as caught:
@@ -311,15 +311,14 @@ def test_invalid_and_expired_tokens_are_auth_errors(simulator, sim):
 # -- network failures and unknown outcomes -----------------------------------------------
 
 
-def test_read_timeout_after_acceptance_is_outcome_unknown(simulator, sim):
+def test_read_timeout_after_acceptance_is_outcome_unknown(sim):
     sim.set_faults(timeout_rate=1.0, timeout_hold_s=5)
-    client = GraphClient(DEMO_TOKEN, base_url=simulator.base_url, timeout=(1.0, 0.3))
+    client = GraphClient(DEMO_TOKEN, base_url=sim.base_url, timeout=(1.0, 0.3))
     with pytest.raises(GraphError) as caught:
         promo(client, callback_data="msg-1")
     error = caught.value
     assert error.outcome_unknown is True
     assert error.error_class is ErrorClass.TRANSIENT
-    assert error.retryable is False
     assert (error.code, error.http_status) == (None, None)
     assert str(error) == (
         "Graph API error (code=None, http=None, class=transient, outcome_unknown): "
@@ -338,13 +337,13 @@ def test_connection_dropped_after_acceptance_is_outcome_unknown(client, sim):
     assert sim.counts()["total"] == 1
 
 
-def test_a_slow_get_is_a_retryable_failure_not_an_unknown_outcome(simulator, sim):
+def test_a_slow_get_is_a_retryable_failure_not_an_unknown_outcome(sim):
     sim.set_faults(latency_ms=1000)
-    client = GraphClient(DEMO_TOKEN, base_url=simulator.base_url, timeout=(1.0, 0.2))
+    client = GraphClient(DEMO_TOKEN, base_url=sim.base_url, timeout=(1.0, 0.2))
     with pytest.raises(GraphError) as caught:
         client.get_phone_number(PNID)
     assert caught.value.outcome_unknown is False
-    assert caught.value.retryable is True
+    assert caught.value.rule.consequence is Consequence.RETRY
 
 
 def _unused_port() -> int:
@@ -360,7 +359,7 @@ def test_connection_refused_is_certainly_not_sent():
     error = caught.value
     assert error.outcome_unknown is False
     assert error.error_class is ErrorClass.TRANSIENT
-    assert error.retryable is True
+    assert error.rule.consequence is Consequence.RETRY
     assert (error.code, error.http_status) == (None, None)
     assert error.message == "network error: NewConnectionError"
 
@@ -370,10 +369,10 @@ def test_connection_refused_is_certainly_not_sent():
 SECRET = "EAAG-very-secret-token-123"
 
 
-def test_token_never_appears_in_repr_str_or_logs(simulator, sim, caplog):
+def test_token_never_appears_in_repr_str_or_logs(sim, caplog):
     caplog.set_level(logging.DEBUG)
     sim.token(SECRET)
-    client = GraphClient(f"  {SECRET}\n", base_url=simulator.base_url)
+    client = GraphClient(f"  {SECRET}\n", base_url=sim.base_url)
     texts = [repr(client), str(client)]
     promo(client)  # whitespace around the token was stripped, or this would be a 190
     sim.token(SECRET, "expire")
@@ -389,9 +388,7 @@ def test_token_never_appears_in_repr_str_or_logs(simulator, sim, caplog):
     assert expired.value.code == 190
     assert any("graph POST" in t for t in texts)
     assert all(SECRET not in text for text in texts)
-    assert repr(client) == (
-        f"GraphClient(base_url='{simulator.base_url}', version='v23.0', token=***)"
-    )
+    assert repr(client) == f"GraphClient(base_url='{sim.base_url}', version='v23.0', token=***)"
 
 
 def test_empty_token_is_refused():

@@ -9,10 +9,10 @@ import time
 import pytest
 import requests
 
+from graph_simulator.seed import DEMO_PHONE_NUMBER_IDS, DEMO_TOKEN, DEMO_WABA_ID, demo_seed
+from graph_simulator.server import build_state
+from graph_simulator.testing import SimulatorProcess
 from messaging.management.commands.graph_simulator import Command
-from messaging.simulator.seed import DEMO_PHONE_NUMBER_IDS, DEMO_TOKEN, DEMO_WABA_ID, demo_seed
-from messaging.simulator.server import build_state
-from messaging.simulator.testing import SimulatorProcess
 
 PNID, PNID_2 = DEMO_PHONE_NUMBER_IDS
 AUTH = {"Authorization": f"Bearer {DEMO_TOKEN}"}
@@ -43,13 +43,13 @@ def template_body(name="seasonal_promo", components=None, language="en_US", to="
 
 
 @pytest.fixture
-def post(simulator, sim):
+def post(sim):
     session = requests.Session()
     session.trust_env = False
 
     def send(body=None, *, pnid=PNID, headers=AUTH, data=None):
         return session.post(
-            f"{simulator.base_url}/v23.0/{pnid}/messages",
+            f"{sim.base_url}/v23.0/{pnid}/messages",
             json=body if data is None else None,
             data=data,
             headers=headers,
@@ -401,8 +401,8 @@ def test_text_needs_a_message_in_body(post):
 # -- Graph reads -------------------------------------------------------------------------
 
 
-def test_template_paging_has_cursors_next_and_previous(simulator, sim):
-    url = f"{simulator.base_url}/v23.0/{DEMO_WABA_ID}/message_templates?limit=4&fields=name"
+def test_template_paging_has_cursors_next_and_previous(sim):
+    url = f"{sim.base_url}/v23.0/{DEMO_WABA_ID}/message_templates?limit=4&fields=name"
     pages = []
     while url:
         page = requests.get(url, headers=AUTH, timeout=5).json()
@@ -412,14 +412,14 @@ def test_template_paging_has_cursors_next_and_previous(simulator, sim):
     assert "previous" not in pages[0]["paging"]
     assert "previous" in pages[1]["paging"]
     assert pages[0]["data"][0] == {"id": "300000000000001", "name": "seasonal_promo"}
-    assert pages[1]["paging"]["next"].startswith(simulator.base_url + "/v23.0/")
+    assert pages[1]["paging"]["next"].startswith(sim.base_url + "/v23.0/")
     back = requests.get(pages[1]["paging"]["previous"], headers=AUTH, timeout=5).json()
     assert back["data"] == pages[0]["data"]
 
 
-def test_template_filters(simulator, sim):
+def test_template_filters(sim):
     response = requests.get(
-        f"{simulator.base_url}/v99.9/{DEMO_WABA_ID}/message_templates",
+        f"{sim.base_url}/v99.9/{DEMO_WABA_ID}/message_templates",
         params={"status": "PAUSED,DISABLED", "fields": "name,status"},
         headers=AUTH,
         timeout=5,
@@ -430,9 +430,9 @@ def test_template_filters(simulator, sim):
     ]
 
 
-def test_phone_number_fields_are_selectable(simulator, sim):
+def test_phone_number_fields_are_selectable(sim):
     response = requests.get(
-        f"{simulator.base_url}/v23.0/{PNID}",
+        f"{sim.base_url}/v23.0/{PNID}",
         params={"fields": "quality_rating,throughput{level}"},
         headers=AUTH,
         timeout=5,
@@ -444,10 +444,10 @@ def test_phone_number_fields_are_selectable(simulator, sim):
     }
 
 
-def test_a_token_scoped_to_another_waba_sees_nothing(simulator, sim):
+def test_a_token_scoped_to_another_waba_sees_nothing(sim):
     sim.token("other", wabas=["999"])
     response = requests.get(
-        f"{simulator.base_url}/v23.0/{PNID}", headers={"Authorization": "Bearer other"}, timeout=5
+        f"{sim.base_url}/v23.0/{PNID}", headers={"Authorization": "Bearer other"}, timeout=5
     )
     assert error_of(response) == (400, 100, 33)
 

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from messaging.simulator.seed import DEMO_PHONE_NUMBER_IDS, DEMO_WABA_ID
-from messaging.simulator.webhooks import sign
+from graph_simulator.seed import DEMO_PHONE_NUMBER_IDS, DEMO_WABA_ID
+from graph_simulator.webhooks import sign
 
 PNID = DEMO_PHONE_NUMBER_IDS[0]
 APP_SECRET = "app-secret-for-tests"

@@ -3,9 +3,9 @@
 import pytest
 from django.urls import reverse
 
+from graph_simulator.seed import DEMO_PHONE_NUMBER_IDS, DEMO_WABA_ID
 from numbers.models import Number, NumberStatus
-from tests.conftest import PASSWORD
-from tests.numbers.simulator import DEMO_PHONE_NUMBER_IDS, DEMO_WABA_ID, OTHER_PHONE_NUMBER_ID
+from tests.conftest import OTHER_PHONE_NUMBER_ID, PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +50,7 @@ def test_the_add_form_saves_what_meta_reports(owner_client, workspace, token):
     )
 
 
+@pytest.mark.sim_seed("two_wabas")
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

@@ -2,9 +2,9 @@
 
 import pytest
 
+from graph_simulator.seed import DEMO_PHONE_NUMBER_IDS, DEMO_TOKEN, DEMO_WABA_ID
 from numbers.models import Number, NumberStatus
 from numbers.services import number_add
-from tests.numbers.simulator import DEMO_PHONE_NUMBER_IDS, DEMO_TOKEN, DEMO_WABA_ID
 
 pytestmark = pytest.mark.django_db
 

@@ -3,6 +3,7 @@
 import pytest
 from django.utils import timezone
 
+from graph_simulator.seed import DEMO_PHONE_NUMBER_IDS, DEMO_TOKEN, DEMO_WABA_ID
 from numbers.models import Number, NumberStatus, derive_max_mps
 from numbers.services import (
     NumberConnectionError,
@@ -12,13 +13,7 @@ from numbers.services import (
     number_test_connection,
     numbers_refresh_all,
 )
-from tests.numbers.simulator import (
-    DEMO_PHONE_NUMBER_IDS,
-    DEMO_TOKEN,
-    DEMO_WABA_ID,
-    OTHER_PHONE_NUMBER_ID,
-    OTHER_WABA_ID,
-)
+from tests.conftest import OTHER_PHONE_NUMBER_ID, OTHER_WABA_ID
 
 pytestmark = pytest.mark.django_db
 
@@ -140,6 +135,7 @@ def test_the_override_wins_over_metas_throughput(workspace, token):
     assert number_test_connection(number=number).max_mps == 50
 
 
+@pytest.mark.sim_seed("two_wabas")
 @pytest.mark.parametrize(
     ("phone_number_id", "waba_id", "access_token", "field", "message"),
     [
@@ -247,6 +243,7 @@ def test_an_expired_token_sets_status_token_expired_and_keeps_the_fields(number,
     assert reported(Number.objects.get(pk=number.pk)) == DEMO_1
 
 
+@pytest.mark.sim_seed("two_wabas")
 def test_a_banned_number_is_blocked_and_a_vanished_one_disconnected(number, sim, token):
     sim.update_number(DEMO_PHONE_NUMBER_IDS[0], status="BANNED")
     assert number_test_connection(number=number).status == NumberStatus.BLOCKED

@@ -3,17 +3,11 @@
 import pytest
 from django.urls import reverse
 
+from graph_simulator.seed import DEMO_PHONE_NUMBER_IDS, DEMO_TOKEN, DEMO_WABA_ID
 from numbers.services import number_add
 from templates_sync.models import Template, WabaSync
 from templates_sync.services import templates_sync
-from tests.conftest import PASSWORD
-from tests.numbers.simulator import (
-    DEMO_PHONE_NUMBER_IDS,
-    DEMO_TOKEN,
-    DEMO_WABA_ID,
-    OTHER_PHONE_NUMBER_ID,
-    OTHER_WABA_ID,
-)
+from tests.conftest import OTHER_PHONE_NUMBER_ID, OTHER_WABA_ID, PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -69,6 +63,7 @@ def test_the_list_has_the_contract_fields(api, owner, synced, number):
     assert order["synced_at"] is not None
 
 
+@pytest.mark.sim_seed("two_wabas")
 def test_filters_by_status_category_name_and_number(api, owner, synced, workspace, sim):
     client = api(owner)
     assert names(client.get("/api/templates/", {"status": "approved", "category": "UTILITY"})) == [

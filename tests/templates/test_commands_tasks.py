@@ -7,18 +7,13 @@ from django.core.management import CommandError, call_command
 
 from config.beat import PERIODIC_TASKS
 from config.celery import app as celery_app
+from graph_simulator.seed import DEMO_PHONE_NUMBER_IDS, DEMO_TOKEN, DEMO_WABA_ID
 from numbers.models import Number
 from numbers.services import number_add
 from numbers.tasks import refresh_all_numbers, refresh_number
 from templates_sync.models import Template
 from templates_sync.tasks import sync_all_templates, sync_workspace_templates
-from tests.numbers.simulator import (
-    DEMO_PHONE_NUMBER_IDS,
-    DEMO_TOKEN,
-    DEMO_WABA_ID,
-    OTHER_PHONE_NUMBER_ID,
-    OTHER_WABA_ID,
-)
+from tests.conftest import OTHER_PHONE_NUMBER_ID, OTHER_WABA_ID
 
 pytestmark = pytest.mark.django_db
 
@@ -60,6 +55,7 @@ def test_add_number_command_refuses_with_metas_answer(workspace, sim):
     assert Number.objects.count() == 0
 
 
+@pytest.mark.sim_seed("two_wabas")
 def test_sync_templates_prints_a_line_per_waba(workspace, number, sim):
     other = number_add(
         workspace=workspace,

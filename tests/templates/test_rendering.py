@@ -2,7 +2,7 @@
 
 import pytest
 
-from messaging.simulator.seed import DEMO_PHONE_NUMBER_IDS, DEMO_TOKEN, demo_templates
+from graph_simulator.seed import DEMO_PHONE_NUMBER_IDS, DEMO_TOKEN, demo_templates
 from templates_sync.models import Template
 from templates_sync.rendering import (
     RenderError,

@@ -8,17 +8,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.utils import timezone
 
+from graph_simulator.seed import DEMO_PHONE_NUMBER_IDS, DEMO_TOKEN, DEMO_WABA_ID
 from numbers.models import Number, NumberStatus
 from numbers.services import number_add
 from templates_sync.models import REMOVED, SyncState, Template, TemplateStatusChange, WabaSync
 from templates_sync.services import templates_sync
-from tests.numbers.simulator import (
-    DEMO_PHONE_NUMBER_IDS,
-    DEMO_TOKEN,
-    DEMO_WABA_ID,
-    OTHER_PHONE_NUMBER_ID,
-    OTHER_WABA_ID,
-)
+from tests.conftest import OTHER_PHONE_NUMBER_ID, OTHER_WABA_ID
 
 pytestmark = pytest.mark.django_db
 
@@ -188,6 +183,7 @@ def test_changed_components_update_the_parsed_parameters(workspace, number, sim)
     )
 
 
+@pytest.mark.sim_seed("two_wabas")
 def test_each_waba_of_the_workspace_is_synced_and_number_narrows_to_one(workspace, number, sim):
     other = number_add(
         workspace=workspace,

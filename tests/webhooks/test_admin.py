@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from messaging.webhook_models import InboundMessage, WebhookEvent
 from tests.webhooks.conftest import inbound_payload, process_received, status, statuses_payload
+from webhooks.models import InboundMessage, WebhookEvent
 
-CHANGELIST = "/admin/messaging/webhookevent/"
+CHANGELIST = "/admin/webhooks/webhookevent/"
 
 
 @pytest.fixture
@@ -46,8 +46,8 @@ def test_members_see_no_raw_events_but_their_workspaces_inbound_messages(
     [message] = InboundMessage.objects.all()
     client.force_login(owner)
     assert client.get(CHANGELIST).status_code == 403
-    assert b"hello" in client.get("/admin/messaging/inboundmessage/").content
-    assert client.get(f"/admin/messaging/inboundmessage/{message.pk}/change/").status_code == 200
+    assert b"hello" in client.get("/admin/webhooks/inboundmessage/").content
+    assert client.get(f"/admin/webhooks/inboundmessage/{message.pk}/change/").status_code == 200
     client.force_login(outsider)
-    assert b"hello" not in client.get("/admin/messaging/inboundmessage/").content
-    assert client.get(f"/admin/messaging/inboundmessage/{message.pk}/change/").status_code == 302
+    assert b"hello" not in client.get("/admin/webhooks/inboundmessage/").content
+    assert client.get(f"/admin/webhooks/inboundmessage/{message.pk}/change/").status_code == 302

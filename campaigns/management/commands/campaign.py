@@ -5,16 +5,18 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from campaigns.models import Campaign, CampaignStatus
+from campaigns.rates import campaign_current_rate
 from campaigns.selectors import campaign_counts, progress_of
 from campaigns.services import (
     CampaignStateError,
+    ResendError,
     campaign_cancel,
     campaign_pause,
     campaign_resume,
     campaign_start,
+    recipients_resend_unknown,
 )
-from messaging import ratelimit
-from messaging.services import ResendError, recipients_resend_unknown
+from config.progress import Progress
 
 ACTIONS = {
     "start": campaign_start,
@@ -23,17 +25,15 @@ ACTIONS = {
     "cancel": campaign_cancel,
 }
 FINISHED = {CampaignStatus.COMPLETED, CampaignStatus.CANCELLED, CampaignStatus.FAILED}
-BAR_WIDTH = 30
+SHOWN = ["sent", "delivered", "read", "failed", "unknown", "cancelled", "pending", "retry_wait"]
 
 
-def status_line(campaign: Campaign) -> str:
-    counts = campaign_counts([campaign.pk])[campaign.pk]
-    shown = ["sent", "delivered", "read", "failed", "unknown", "cancelled", "pending", "retry_wait"]
-    parts = " ".join(f"{name} {counts[name]}" for name in shown if counts[name])
-    return (
-        f"{progress_of(counts):3d}% {campaign.status} | {counts['total']} contacts | {parts} | "
-        f"rate {ratelimit.current_rate():g}/s"
-    )
+def status_text(campaign: Campaign, counts: dict[str, int]) -> str:
+    parts = " ".join(f"{name} {counts[name]}" for name in SHOWN if counts[name])
+    text = f"{campaign.status} | {counts['total']} contacts | {parts}"
+    if campaign.status == CampaignStatus.RUNNING:
+        text += f" | {campaign_current_rate(campaign.pk):.1f} msg/s"
+    return text
 
 
 class Command(BaseCommand):
@@ -66,21 +66,13 @@ class Command(BaseCommand):
         self.stdout.write(f"campaign {found.pk} is {found.status}")
 
     def _status(self, campaign: Campaign, *, watch: bool) -> None:
-        tty = self.stdout.isatty()
+        progress = Progress(self.stdout)
         while True:
             campaign.refresh_from_db()
-            line = status_line(campaign)
-            if tty:
-                done = int(line[:3])
-                filled = BAR_WIDTH * done // 100
-                self.stdout.write(
-                    f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {line}\033[K", ending=""
-                )
-                self.stdout.flush()
-            else:
-                self.stdout.write(line)
-            if not watch or campaign.status in FINISHED:
+            counts = campaign_counts([campaign.pk])[campaign.pk]
+            finished = not watch or campaign.status in FINISHED
+            progress.show(progress_of(counts), status_text(campaign, counts), force=finished)
+            if finished:
                 break
-            time.sleep(1 if tty else 5)
-        if tty:
-            self.stdout.write("")
+            time.sleep(1)
+        progress.close()

@@ -12,8 +12,7 @@ from campaigns.importer import ImportBusy, ImportRefused
 from campaigns.models import Campaign, ImportJob
 from campaigns.selectors import import_answer
 from campaigns.services import contacts_import
-
-BAR_WIDTH = 30
+from config.progress import Progress
 
 
 class Command(BaseCommand):
@@ -33,7 +32,11 @@ class Command(BaseCommand):
             raise CommandError(f"no campaign {campaign}")
         if not file.is_file():
             raise CommandError(f"no file {file}")
-        tty = self.stdout.isatty()
+        progress = Progress(self.stdout)
+
+        def show(job: ImportJob) -> None:
+            progress.show(job.progress, f"{job.data_rows:,} rows, {job.accepted:,} accepted")
+
         with contextlib.ExitStack() as files:
 
             def opener():
@@ -46,12 +49,11 @@ class Command(BaseCommand):
                     opener=opener,
                     filename=file.name,
                     size=file.stat().st_size,
-                    progress=self._bar if tty else self._line,
+                    progress=show,
                 )
             except (CsvFileError, ImportRefused, ImportBusy) as error:
                 raise CommandError(str(error)) from None
-        if tty:
-            self.stdout.write("")
+        progress.close()
         answer = import_answer(job, errors=errors)
         self.stdout.write(
             f"import {job.pk}: {job.data_rows} rows: {job.accepted} accepted, {job.rejected} "
@@ -69,15 +71,3 @@ class Command(BaseCommand):
                 f"... {answer['errors_total'] - len(answer['errors'])} more: "
                 f"GET /api/campaigns/{found.pk}/import-errors.csv"
             )
-
-    def _bar(self, job: ImportJob) -> None:
-        filled = BAR_WIDTH * job.progress // 100
-        self.stdout.write(
-            f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {job.progress:3d}% "
-            f"{job.data_rows:,} rows, {job.accepted:,} accepted",
-            ending="",
-        )
-        self.stdout.flush()
-
-    def _line(self, job: ImportJob) -> None:
-        self.stdout.write(f"{job.progress}% {job.data_rows} rows, {job.accepted} accepted")

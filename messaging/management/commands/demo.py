@@ -25,15 +25,17 @@ from django.db import transaction
 from django.db.models import Count
 
 from accounts.models import Role, Workspace
-from accounts.services import membership_add
+from accounts.services import membership_add, workspace_create
 from campaigns.models import NOT_DONE_STATES, Campaign, CampaignStatus
 from campaigns.preflight import campaign_preflight
 from campaigns.selectors import campaign_counts, progress_of
 from campaigns.services import campaign_create, campaign_start, contacts_import
 from config import procs
+from config.progress import Progress
+from graph_simulator.seed import DEMO_PHONE_NUMBER_IDS, DEMO_TOKEN, DEMO_WABA_ID
+from graph_simulator.testing import SimulatorControl
 from messaging import ratelimit
 from messaging.models import RateAdjustment
-from messaging.simulator.seed import DEMO_PHONE_NUMBER_IDS, DEMO_TOKEN, DEMO_WABA_ID
 from numbers.models import Number
 from numbers.services import NumberConnectionError, number_add
 from templates_sync.models import Template
@@ -55,7 +57,6 @@ FIRST_NAMES = [
     "Rahul",
 ]
 FINISHED = {CampaignStatus.COMPLETED, CampaignStatus.CANCELLED, CampaignStatus.FAILED}
-BAR_WIDTH = 30
 
 
 class Command(BaseCommand):
@@ -129,7 +130,7 @@ class Command(BaseCommand):
             [
                 sys.executable,
                 "-m",
-                "messaging.simulator",
+                "graph_simulator",
                 "--port",
                 str(simulator_port),
                 "--callback-url",
@@ -163,15 +164,19 @@ class Command(BaseCommand):
         ]
 
     def _use(self, simulator_url: str) -> None:
+        self.simulator = SimulatorControl(simulator_url)
         settings.WHATSAPP_GRAPH_URL = simulator_url
         settings.WHATSAPP_APP_SECRET = APP_SECRET
 
     @transaction.atomic
     def _demo_login(self) -> str:
         """The demo workspace and its owner, with a fresh password printed for this run."""
-        workspace, _ = Workspace.objects.get_or_create(slug="demo", defaults={"name": "Demo"})
-        user, _ = get_user_model().objects.get_or_create(username=DEMO_USERNAME)
         password = secrets.token_urlsafe(9)
+        workspace = Workspace.objects.filter(slug="demo").first()
+        if workspace is None:
+            workspace_create(name="Demo", owner_username=DEMO_USERNAME, password=password)
+            return password
+        user, _ = get_user_model().objects.get_or_create(username=DEMO_USERNAME)
         user.set_password(password)
         user.save(update_fields=["password"])
         membership_add(workspace=workspace, user=user, role=Role.OWNER)  # staff, too
@@ -240,8 +245,7 @@ class Command(BaseCommand):
     # -- running ---------------------------------------------------------------------
 
     def _watch(self, campaign: Campaign, stack, stopping) -> None:
-        tty = self.stdout.isatty()
-        last_line = 0.0
+        progress = Progress(self.stdout)
         self.rates: list[tuple[float, int]] = []
         started = time.monotonic()
         while not stopping:
@@ -249,40 +253,33 @@ class Command(BaseCommand):
             counts = campaign_counts([campaign.pk])[campaign.pk]
             done = counts["total"] - sum(counts[status] for status in NOT_DONE_STATES)
             self.rates.append((time.monotonic() - started, done))
-            line = (
-                f"{progress_of(counts):3d}% {done}/{counts['total']} sent {counts['sent']} "
-                f"delivered {counts['delivered']} read {counts['read']} failed {counts['failed']} "
-                f"rate {ratelimit.current_rate():g}/s"
+            progress.show(
+                progress_of(counts),
+                f"{done}/{counts['total']} sent {counts['sent']} delivered {counts['delivered']} "
+                f"read {counts['read']} failed {counts['failed']} "
+                f"rate {ratelimit.current_rate():g}/s",
+                force=campaign.status in FINISHED,
             )
-            if tty:
-                filled = BAR_WIDTH * progress_of(counts) // 100
-                bar = "#" * filled + "." * (BAR_WIDTH - filled)
-                self.stdout.write(f"\r[{bar}] {line}\033[K", ending="")
-                self.stdout.flush()
-            elif time.monotonic() - last_line >= 5:
-                self.stdout.write(line)
-                last_line = time.monotonic()
             if campaign.status in FINISHED:
                 break
             dead = [p.name for p in stack if not p.alive()]
             if dead:
                 raise CommandError(f"stopped unexpectedly: {', '.join(dead)} (see var/log/)")
             time.sleep(0.5)
-        if tty:
-            self.stdout.write("")
+        progress.close()
 
     def _settle_receipts(self, campaign: Campaign, timeout: float = 90) -> None:
-        """Waits until the simulator's late receipts are in and processed (or ``timeout``)."""
-        from messaging.webhook_models import WebhookEvent, WebhookEventStatus
-
+        """Waits until the simulator has delivered its late receipts and the counts have
+        stopped moving (or ``timeout``): judged from outside, as a user would."""
         self._say("waiting for delivery receipts and replies...")
         deadline = time.monotonic() + timeout
         previous, quiet_since = None, time.monotonic()
         while time.monotonic() < deadline:
             counts = campaign_counts([campaign.pk])[campaign.pk]
             now = (counts["delivered"], counts["read"], counts["failed"], counts["replied"])
-            unprocessed = WebhookEvent.objects.filter(status=WebhookEventStatus.RECEIVED).count()
-            if now != previous or unprocessed:
+            webhooks = self.simulator.webhooks()
+            queued = webhooks["pending"] + webhooks["in_flight"]
+            if now != previous or queued:
                 previous, quiet_since = now, time.monotonic()
             elif time.monotonic() - quiet_since >= 3:
                 return

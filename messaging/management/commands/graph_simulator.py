@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from messaging.simulator.server import add_arguments, run
+from graph_simulator.server import add_arguments, run
 
 
 class Command(BaseCommand):

@@ -26,9 +26,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from messaging.webhook_models import WebhookEvent, WebhookEventStatus
-from messaging.webhook_processing import dedupe_key_for
-from messaging.webhook_tasks import request_drain
+from webhooks.ingest import dedupe_key_for
+from webhooks.models import WebhookEvent, WebhookEventStatus
+from webhooks.tasks import request_drain
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,4 @@
-"""What Meta's webhooks brought: raw events, one record per message status, statuses waiting
-for their message, and inbound messages."""
+"""What Meta's webhooks brought: raw events, message statuses, parked statuses, inbound messages."""
 
 from __future__ import annotations
 
@@ -8,15 +7,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import WorkspaceOwned
-
-__all__ = [
-    "InboundMessage",
-    "PendingStatus",
-    "StatusOutcome",
-    "StatusUpdate",
-    "WebhookEvent",
-    "WebhookEventStatus",
-]
 
 
 class WebhookEventStatus(models.TextChoices):
@@ -32,7 +22,7 @@ class WebhookEvent(models.Model):
     """One POST to the webhook endpoint, stored before anything else happens to it.
 
     ``body`` holds the bytes exactly as received, so an event can be replayed after a
-    bug fix. Bodies with a bad signature are kept truncated (see webhooks.py) and are
+    bug fix. Bodies with a bad signature are kept truncated (see views.py) and are
     never processed.
     """
 
@@ -56,6 +46,8 @@ class WebhookEvent(models.Model):
     dedupe_key = models.CharField(max_length=64, db_index=True)
 
     class Meta:
+        # The tables were created when these models lived in messaging; the names stay.
+        db_table = "messaging_webhookevent"
         ordering = ["-pk"]
         indexes = [
             models.Index(
@@ -118,6 +110,8 @@ class StatusUpdate(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        # The table's name from messaging, like WebhookEvent's.
+        db_table = "messaging_statusupdate"
         ordering = ["at", "pk"]
         constraints = [
             models.UniqueConstraint(fields=["message_key", "status"], name="unique_status_update")
@@ -140,6 +134,8 @@ class PendingStatus(models.Model):
     last_tried_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        # The table's name from messaging, like WebhookEvent's.
+        db_table = "messaging_pendingstatus"
         ordering = ["pk"]
         verbose_name_plural = "pending statuses"
 
@@ -192,6 +188,8 @@ class InboundMessage(WorkspaceOwned):
     )
 
     class Meta:
+        # The table's name from messaging, like WebhookEvent's.
+        db_table = "messaging_inboundmessage"
         ordering = ["-at", "-pk"]
         constraints = [
             models.UniqueConstraint(fields=["number", "message_id"], name="unique_inbound_message")

@@ -18,7 +18,7 @@ import aiohttp
 if TYPE_CHECKING:
     from .state import MessageRecord, SimState
 
-logger = logging.getLogger("messaging.simulator.webhooks")
+logger = logging.getLogger("graph_simulator.webhooks")
 
 # A conversation (Meta's old pricing unit) lasts 24 hours from its first message.
 CONVERSATION_SECONDS = 24 * 3600

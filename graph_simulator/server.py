@@ -21,7 +21,7 @@ from .seed import load_seed
 from .state import Faults, SimError, SimState, Template, Token, parse_latency
 from .webhooks import WebhookDispatcher, build_payload, inbound_value
 
-logger = logging.getLogger("messaging.simulator")
+logger = logging.getLogger("graph_simulator")
 
 STATE: web.AppKey[SimState] = web.AppKey("state", SimState)
 DISPATCHER: web.AppKey[WebhookDispatcher] = web.AppKey("dispatcher", WebhookDispatcher)
@@ -497,7 +497,7 @@ _FAULT_FLAGS = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The simulator's flags, shared by `python -m messaging.simulator` and the command."""
+    """The simulator's flags, shared by `python -m graph_simulator` and the command."""
     add = parser.add_argument
     add("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     add("--port", type=int, default=8900, help="port (0 picks a free one; default 8900)")
@@ -594,7 +594,7 @@ def run(options: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m messaging.simulator", description="Local WhatsApp Graph API simulator."
+        prog="python -m graph_simulator", description="Local WhatsApp Graph API simulator."
     )
     add_arguments(parser)
     args = parser.parse_args(argv)

@@ -13,7 +13,7 @@ from typing import Any, Self
 
 import requests
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 class SimulatorControl:
@@ -135,7 +135,7 @@ class SimulatorProcess:
         return [
             sys.executable,
             "-m",
-            "messaging.simulator",
+            "graph_simulator",
             "--host",
             self.host,
             "--port",

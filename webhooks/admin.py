@@ -11,8 +11,8 @@ from django.utils.html import format_html
 
 from accounts.tenancy import WorkspaceScopedAdmin
 from config.admin import ReadOnlyAdminMixin
-from messaging.webhook_models import InboundMessage, StatusUpdate, WebhookEvent
-from messaging.webhook_processing import webhook_event_process
+from webhooks.ingest import webhook_event_process
+from webhooks.models import InboundMessage, StatusUpdate, WebhookEvent
 
 
 class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):

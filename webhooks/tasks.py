@@ -11,13 +11,8 @@ from django.db import OperationalError
 from redis.exceptions import RedisError
 
 from config.redis import get_redis
-from messaging.webhook_processing import (
-    DRAIN_BATCH,
-    pending_statuses_apply,
-    webhook_event_process,
-    webhook_events_drain,
-    webhook_events_requeue,
-)
+from webhooks.ingest import DRAIN_BATCH, webhook_events_drain, webhook_events_requeue
+from webhooks.statuses import pending_statuses_apply
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +66,7 @@ def _forget_queued_drain() -> None:
 @shared_task(queue="webhooks", bind=True, ignore_result=True, max_retries=MAX_QUICK_RETRIES)
 def drain_webhook_events(self) -> None:
     """Process received events in batches until none are left (see
-    webhook_processing.webhook_events_drain); a backlog brings in a second worker."""
+    ingest.webhook_events_drain); a backlog brings in a second worker."""
     # Cleared before the first claim: an event committed after this point either sees the
     # flag gone and queues a new drain, or is committed before the claim and is seen.
     _forget_queued_drain()
@@ -91,20 +86,6 @@ def drain_webhook_events(self) -> None:
         # The batch's transaction rolled back whole: its events are still "received".
         if self.request.retries >= MAX_QUICK_RETRIES:
             logger.warning("webhook drain still failing (%s); the sweeper re-queues", error)
-            return
-        raise self.retry(exc=error, countdown=1 + 2 * self.request.retries) from error
-
-
-@shared_task(queue="webhooks", bind=True, ignore_result=True, max_retries=MAX_QUICK_RETRIES)
-def process_webhook_event(self, event_id: int) -> None:
-    """Apply one stored webhook event (see webhook_processing.webhook_event_process); kept
-    for tasks queued before the drain existed."""
-    try:
-        webhook_event_process(event_id=event_id)
-    except OperationalError as error:
-        # The event's transaction rolled back whole: it is still "received".
-        if self.request.retries >= MAX_QUICK_RETRIES:
-            logger.warning("event %s still failing (%s); the sweeper re-queues it", event_id, error)
             return
         raise self.retry(exc=error, countdown=1 + 2 * self.request.retries) from error
 

@@ -1,0 +1,5 @@
+"""Entry point: `python -m graph_simulator [flags]` (same flags as `manage.py graph_simulator`)."""
+
+from .server import main
+
+main()
