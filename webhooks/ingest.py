@@ -24,6 +24,7 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from config.commit import after_commit
 from webhooks.account_events import apply_number_change, apply_preference, apply_template_status
 from webhooks.inbound import store_inbound
 from webhooks.models import StatusUpdate, WebhookEvent, WebhookEventStatus
@@ -76,7 +77,7 @@ def webhook_event_process(*, event_id: int, force: bool = False) -> WebhookEvent
             event.attempts += 1
             event.save(update_fields=["status", "error", "outcome", "processed_at", "attempts"])
             for action in report.after_commit:
-                transaction.on_commit(action)
+                after_commit(action)
         return event
     except OperationalError:
         raise

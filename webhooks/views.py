@@ -21,11 +21,11 @@ import hmac
 import logging
 
 from django.conf import settings
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from config.commit import after_commit
 from webhooks.ingest import dedupe_key_for
 from webhooks.models import WebhookEvent, WebhookEventStatus
 from webhooks.tasks import request_drain
@@ -86,5 +86,5 @@ def _receive(request: HttpRequest) -> HttpResponse:
     WebhookEvent.objects.create(
         body=body, headers=headers, signature_valid=True, dedupe_key=dedupe_key_for(body)
     )
-    transaction.on_commit(request_drain)
+    after_commit(request_drain)
     return HttpResponse("ok", content_type="text/plain")
