@@ -148,8 +148,6 @@ def create_campaign(workspace, numbers, template, count: int) -> Campaign:
             Recipient.objects.bulk_create(batch)
             batch = []
     Recipient.objects.bulk_create(batch)
-    Campaign.objects.filter(pk=campaign.pk).update(total=count)
-    campaign.refresh_from_db()
     return campaign
 
 
