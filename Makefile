@@ -2,6 +2,10 @@
 .PHONY: setup demo test lint format services run worker beat simulator
 
 PY := .venv/bin/python
+# Throwaway production values: `check --deploy` judges the settings DEBUG=0 gives.
+DEPLOY_CHECK_ENV := DEBUG=0 ALLOWED_HOSTS=wa.example.com \
+	SECRET_KEY=deploy-check-only-0123456789-abcdefghijklmnopqrstuvwxyz \
+	FIELD_ENCRYPTION_KEY=Y2hlY2stZGVwbG95LW9ubHktbm90LWEtcmVhbC1rZXk=
 
 setup:
 	bash scripts/bootstrap.sh
@@ -13,6 +17,7 @@ demo: setup
 # lint-imports needs the checkout first on the path: our `numbers` app, not the stdlib module.
 test: setup
 	$(PY) manage.py makemigrations --check --dry-run
+	$(DEPLOY_CHECK_ENV) $(PY) manage.py check --deploy --fail-level WARNING
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	PYTHONPATH=. .venv/bin/lint-imports --no-cache

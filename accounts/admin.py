@@ -1,6 +1,7 @@
-"""Admin for workspaces and membership (superusers manage tenants)."""
+"""Admin for workspaces and membership (superusers manage tenants), and API tokens."""
 
 from django.contrib import admin
+from knox.models import AuthToken
 
 from accounts.models import Membership, Workspace
 
@@ -31,3 +32,41 @@ class WorkspaceAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None) -> bool:
         return self.has_module_permission(request)
+
+
+# knox registers its own admin, which lists every token's full digest and offers
+# an add form; ours shows only enough of the digest to tell tokens apart, and the
+# token's first characters (knox's token_key, part of the secret) not at all.
+admin.site.unregister(AuthToken)
+
+
+@admin.register(AuthToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """API tokens, for superusers to see who holds one until when, and to revoke them."""
+
+    list_display = ["digest_start", "user", "created", "expiry"]
+    list_select_related = ["user"]
+    search_fields = ["user__username"]
+    ordering = ["-created"]
+    fields = ["digest_start", "user", "created", "expiry"]
+    readonly_fields = fields
+
+    @admin.display(description="digest (start)")
+    def digest_start(self, token: AuthToken) -> str:
+        return f"{token.digest[:10]}…"
+
+    def has_module_permission(self, request) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request) -> bool:
+        # Tokens are issued by POST /api/auth/token/ to whoever knows the password.
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

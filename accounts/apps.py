@@ -7,6 +7,8 @@ class AccountsConfig(AppConfig):
     verbose_name = "Workspaces"
 
     def ready(self) -> None:
+        # Connects the login lockout's failure counter to user_login_failed.
+        from accounts import lockout  # noqa: F401
         from config.beat import install_periodic_tasks
 
         # Once per migrate run (sender = this app), after every app's tables exist.

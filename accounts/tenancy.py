@@ -1,16 +1,23 @@
 """The one mechanism that scopes every API query and admin list to the caller's workspaces.
 
 API views mix in ``WorkspaceScopedMixin``; admin classes inherit
-``WorkspaceScopedAdmin``. Both filter by membership, so another workspace's
-object is simply not found (404), never forbidden (403): a refusal must not
-confirm that the object exists.
+``WorkspaceScopedAdmin`` (and their inlines ``WorkspaceScopedTabularInline`` or
+``WorkspaceScopedStackedInline``). Both filter by membership, so another
+workspace's object is simply not found (404), never forbidden (403): a refusal
+must not confirm that the object exists. In the admin the same goes for every
+choice offered: form fields, list filters and their values.
 """
 
 from django.contrib import admin
-from django.db.models import Model, QuerySet
+from django.contrib.admin.exceptions import NotRegistered
+from django.contrib.admin.utils import get_fields_from_path
+from django.contrib.auth import get_user_model
+from django.core import checks
+from django.db.models import BooleanField, DateField, Model, QuerySet
 from rest_framework import exceptions, permissions
 
 from accounts.models import MANAGER_ROLES, Membership, Workspace
+from config.inputs import is_ascii_digits
 
 WORKSPACE_HEADER = "X-Workspace"
 
@@ -48,7 +55,8 @@ def resolve_workspace(user, requested: str | None) -> Workspace:
     """
     memberships = Workspace.objects.filter(memberships__user=user)
     if requested:
-        field = "pk" if requested.isdigit() else "slug"
+        # str.isdigit() accepts "²" and other digits int() refuses: a 500 for a header.
+        field = "pk" if is_ascii_digits(requested) else "slug"
         workspace = memberships.filter(**{field: requested}).first()
         if workspace is None:
             raise exceptions.ValidationError(
@@ -116,11 +124,123 @@ class WorkspaceScopedMixin:
         return context
 
 
-class WorkspaceScopedAdmin(admin.ModelAdmin):
+def visible_choices(model, request, admin_site) -> QuerySet | None:
+    """The rows of ``model`` that the admin may offer ``request.user`` as choices.
+
+    Workspaces they belong to; workspace-owned rows of those; rows that
+    ``model``'s own scoped admin lists; users who share a workspace with them.
+    None when no rule applies (the model holds nothing of a workspace).
+    """
+    user = request.user
+    if model is Workspace:
+        return Workspace.objects.filter(memberships__user=user)
+    if _has_workspace(model):
+        return scope(model._default_manager.all(), user)
+    try:
+        model_admin = admin_site.get_model_admin(model)
+    except NotRegistered:
+        model_admin = None
+    if isinstance(model_admin, WorkspaceScopedAdmin):
+        return model_admin.get_queryset(request)
+    if model is get_user_model():
+        return model._default_manager.filter(memberships__workspace__memberships__user=user)
+    return None
+
+
+class WorkspaceScopedChoices:
+    """Foreign-key and many-to-many form fields offer only the user's workspaces' objects.
+
+    For ModelAdmins (through ``WorkspaceScopedAdmin``) and their inlines
+    (``WorkspaceScopedTabularInline``, ``WorkspaceScopedStackedInline``);
+    superusers are offered everything. A ``workspace`` field offers only the
+    workspaces the user manages: that is where the object is written.
+    """
+
+    def _scoped_choices(self, db_field, request, kwargs: dict) -> None:
+        if request.user.is_superuser or "queryset" in kwargs:
+            return
+        related = db_field.related_model
+        if related is Workspace:
+            kwargs["queryset"] = Workspace.objects.filter(
+                memberships__user=request.user, memberships__role__in=MANAGER_ROLES
+            )
+            return
+        visible = visible_choices(related, request, self.admin_site)
+        if visible is not None:
+            kwargs["queryset"] = related._default_manager.filter(pk__in=visible.values("pk"))
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        self._scoped_choices(db_field, request, kwargs)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        self._scoped_choices(db_field, request, kwargs)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
+    """A relation's list filter that offers only what the user may see (all for superusers)."""
+
+    def field_choices(self, field, request, model_admin):
+        if request.user.is_superuser:
+            return super().field_choices(field, request, model_admin)
+        visible = visible_choices(field.related_model, request, model_admin.admin_site)
+        if visible is None:
+            # Only what the (scoped) rows of this list point to.
+            visible = model_admin.get_queryset(request).values(f"{self.field_path}__pk")
+        else:
+            visible = visible.values("pk")
+        return field.get_choices(
+            include_blank=False,
+            limit_choices_to={"pk__in": visible},
+            ordering=self.field_admin_ordering(field, request, model_admin),
+        )
+
+
+class ScopedAllValuesFieldListFilter(admin.AllValuesFieldListFilter):
+    """A filter on a related model's field lists the values of the user's rows only.
+
+    Django's own takes the values from every row of the related model.
+    """
+
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        super().__init__(field, request, params, model, model_admin, field_path)
+        if not request.user.is_superuser:
+            self.lookup_choices = (
+                model_admin.get_queryset(request)
+                .order_by(field_path)
+                .values_list(field_path, flat=True)
+                .distinct()
+            )
+
+
+def _scoped_list_filter(model, entry):
+    """``entry`` of ``list_filter`` with Django's filter swapped for its scoped twin, if any."""
+    if isinstance(entry, str):
+        field = get_fields_from_path(model, entry)[-1]
+        if field.is_relation:
+            return (entry, ScopedRelatedFieldListFilter)
+        static = field.choices or isinstance(field, (BooleanField, DateField))
+        if "__" in entry and not static:
+            return (entry, ScopedAllValuesFieldListFilter)
+        return entry
+    if isinstance(entry, (list, tuple)):
+        path, filter_class = entry
+        if filter_class in (admin.RelatedFieldListFilter, admin.RelatedOnlyFieldListFilter):
+            return (path, ScopedRelatedFieldListFilter)
+        if filter_class is admin.AllValuesFieldListFilter:
+            return (path, ScopedAllValuesFieldListFilter)
+    return entry
+
+
+class WorkspaceScopedAdmin(WorkspaceScopedChoices, admin.ModelAdmin):
     """Admin for a workspace-owned model: members see and edit only their workspaces.
 
     Staff users are granted access by their membership role instead of
     per-model Django permissions: owners and admins change, agents view.
+    Choices are scoped too: form fields (``WorkspaceScopedChoices``), list
+    filters on relations, and values of related fields. Inlines must be
+    scoped as well (system check ``accounts.E001``).
     """
 
     workspace_lookup = "workspace"
@@ -130,6 +250,26 @@ class WorkspaceScopedAdmin(admin.ModelAdmin):
         if request.user.is_superuser:
             return queryset
         return scope(queryset, request.user, self.workspace_lookup)
+
+    def get_list_filter(self, request):
+        return [
+            _scoped_list_filter(self.model, entry) for entry in super().get_list_filter(request)
+        ]
+
+    def check(self, **kwargs):
+        errors = super().check(**kwargs)
+        for inline in self.inlines:
+            if not issubclass(inline, WorkspaceScopedChoices):
+                errors.append(
+                    checks.Error(
+                        f"{inline.__name__} would offer every workspace's objects as choices.",
+                        hint="Base it on WorkspaceScopedTabularInline or "
+                        "WorkspaceScopedStackedInline (accounts.tenancy).",
+                        obj=type(self),
+                        id="accounts.E001",
+                    )
+                )
+        return errors
 
     def _roles(self, request) -> set[str]:
         return set(Membership.objects.filter(user=request.user).values_list("role", flat=True))
@@ -152,21 +292,13 @@ class WorkspaceScopedAdmin(admin.ModelAdmin):
     has_add_permission = has_change_permission
     has_delete_permission = has_change_permission
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        related = db_field.related_model
-        if db_field.name == "workspace" and not request.user.is_superuser:
-            kwargs["queryset"] = Workspace.objects.filter(
-                memberships__user=request.user, memberships__role__in=MANAGER_ROLES
-            )
-        elif not request.user.is_superuser and _has_workspace(related):
-            kwargs["queryset"] = scope(related._default_manager.all(), request.user)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
-    def formfield_for_manytomany(self, db_field, request, **kwargs):
-        related = db_field.related_model
-        if not request.user.is_superuser and _has_workspace(related):
-            kwargs["queryset"] = scope(related._default_manager.all(), request.user)
-        return super().formfield_for_manytomany(db_field, request, **kwargs)
+class WorkspaceScopedTabularInline(WorkspaceScopedChoices, admin.TabularInline):
+    """A tabular inline of a ``WorkspaceScopedAdmin``: its choices are scoped the same way."""
+
+
+class WorkspaceScopedStackedInline(WorkspaceScopedChoices, admin.StackedInline):
+    """A stacked inline of a ``WorkspaceScopedAdmin``: its choices are scoped the same way."""
 
 
 def _has_workspace(model) -> bool:

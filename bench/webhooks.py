@@ -212,6 +212,8 @@ def main() -> None:
         "SECRET_KEY": secrets["SECRET_KEY"],
         "FIELD_ENCRYPTION_KEY": secrets["FIELD_ENCRYPTION_KEY"],
         "ALLOWED_HOSTS": "127.0.0.1",
+        # Plain http on the loopback: no TLS to redirect to.
+        "SECURE_SSL_REDIRECT": "0",
         "LOG_LEVEL": "WARNING",
     }
     port = free_port()

@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from accounts.tenancy import WorkspaceScopedAdmin
+from accounts.tenancy import WorkspaceScopedAdmin, WorkspaceScopedTabularInline
 from campaigns import selectors, services
 from campaigns.csvio import CsvFileError
 from campaigns.importer import ImportBusy, ImportRefused
@@ -82,7 +82,7 @@ def _has_contacts(campaign) -> bool:
     return campaign is not None and campaign.pk is not None and campaign.recipients.exists()
 
 
-class CampaignTemplateInline(admin.TabularInline):
+class CampaignTemplateInline(WorkspaceScopedTabularInline):
     model = CampaignTemplate
     formset = CampaignTemplateFormSet
     extra = 0
@@ -101,7 +101,7 @@ class CampaignTemplateInline(admin.TabularInline):
     has_delete_permission = has_change_permission
 
 
-class CampaignEventInline(admin.TabularInline):
+class CampaignEventInline(WorkspaceScopedTabularInline):
     model = CampaignEvent
     extra = 0
     fields = ["at", "user", "from_status", "to_status", "reason"]
@@ -113,21 +113,22 @@ class CampaignEventInline(admin.TabularInline):
         return False
 
 
-class ImportJobInline(admin.TabularInline):
+# An import's state and counts, as the campaign page and the imports list show them.
+IMPORT_COUNTS = [
+    "status",
+    "progress_shown",
+    "data_rows",
+    "accepted",
+    "rejected",
+    "duplicates",
+    "suppressed",
+]
+
+
+class ImportJobInline(WorkspaceScopedTabularInline):
     model = ImportJob
     extra = 0
-    fields = [
-        "created_at",
-        "filename",
-        "status",
-        "progress_shown",
-        "data_rows",
-        "accepted",
-        "rejected",
-        "duplicates",
-        "suppressed",
-        "error",
-    ]
+    fields = ["created_at", "filename", *IMPORT_COUNTS, "error"]
     readonly_fields = fields
     can_delete = False
     verbose_name_plural = "Imports"
@@ -332,7 +333,13 @@ class CampaignAdmin(WorkspaceScopedAdmin):
         )
 
     def preflight_view(self, request, object_id):
+        """GET: the "Run pre-flight" button; POST runs it (it tests the numbers and re-syncs
+        the templates with Meta, which writes what Meta answers). Owners and admins only,
+        as in the API: agents get 403 either way."""
         campaign = self._campaign(request, object_id)
+        if not self.has_change_permission(request, campaign):
+            raise PermissionDenied
+        preflight = campaign_preflight(campaign=campaign) if request.method == "POST" else None
         return TemplateResponse(
             request,
             "admin/campaigns/campaign/tool.html",
@@ -340,7 +347,8 @@ class CampaignAdmin(WorkspaceScopedAdmin):
                 **self.admin_site.each_context(request),
                 "campaign": campaign,
                 "title": "Pre-flight check",
-                "preflight": campaign_preflight(campaign=campaign),
+                "run_preflight": True,
+                "preflight": preflight,
                 "opts": self.model._meta,
             },
         )
@@ -420,19 +428,7 @@ class RecipientAdmin(ReadOnlyAdmin):
 @admin.register(ImportJob)
 class ImportJobAdmin(ReadOnlyAdmin):
     workspace_lookup = "campaign__workspace"
-    list_display = [
-        "pk",
-        "campaign",
-        "filename",
-        "status",
-        "progress_shown",
-        "data_rows",
-        "accepted",
-        "rejected",
-        "duplicates",
-        "suppressed",
-        "created_at",
-    ]
+    list_display = ["pk", "campaign", "filename", *IMPORT_COUNTS, "created_at"]
     list_filter = ["status"]
     exclude = ["recipient_id_floor"]
 

@@ -6,7 +6,7 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, renderers, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
@@ -27,6 +27,8 @@ from campaigns.models import (
 from campaigns.preflight import campaign_preflight
 from campaigns.rates import campaign_current_rate
 from campaigns.services import CampaignInvalid, CampaignStateError, SuppressionError
+from campaigns.uploads import ContactsUploadParser
+from config.inputs import is_ascii_digits
 from numbers.models import Number
 from templates_sync.models import Template
 
@@ -210,7 +212,6 @@ class CampaignViewSet(WorkspaceScopedMixin, viewsets.ModelViewSet):
         "-created_at", "-pk"
     )
     serializer_class = CampaignSerializer
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())
@@ -311,7 +312,7 @@ class CampaignViewSet(WorkspaceScopedMixin, viewsets.ModelViewSet):
         return Response(campaign_preflight(campaign=self.get_object()).as_dict())
 
     @extend_schema(request={"multipart/form-data": UploadSerializer}, responses=dict)
-    @action(detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser])
+    @action(detail=True, methods=["post"], parser_classes=[ContactsUploadParser, FormParser])
     def contacts(self, request, pk=None):
         campaign = self.get_object()
         serializer = UploadSerializer(data=request.data)
@@ -379,7 +380,7 @@ class CampaignViewSet(WorkspaceScopedMixin, viewsets.ModelViewSet):
     def import_errors(self, request, pk=None):
         campaign = self.get_object()
         job_id = request.query_params.get("import")
-        if job_id is not None and not job_id.isdigit():
+        if job_id is not None and not is_ascii_digits(job_id):
             raise exceptions.ValidationError({"import": ["an import id"]})
         return _csv_response(
             f"campaign-{campaign.pk}-import-errors.csv",

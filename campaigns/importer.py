@@ -454,7 +454,13 @@ def import_job_create(
     size: int,
     chunks: Iterator[bytes] | None = None,
 ) -> ImportJob:
-    """A queued import job; ``chunks`` (the file, piece by piece) are stored for a worker."""
+    """A queued import job; ``chunks`` (the file, piece by piece) are stored for a worker.
+
+    The pieces go through COPY on the raw cursor, one at a time: an INSERT per piece
+    would, with DEBUG on, leave each piece's SQL (the bytes as hex, twice their size) in
+    the connection's query log until the next request: a 300 MB upload kept the web
+    process at 722 MB that way.
+    """
     with transaction.atomic():
         job = ImportJob.objects.create(
             campaign=campaign,
@@ -462,8 +468,14 @@ def import_job_create(
             filename=filename[:255],
             size_bytes=size,
         )
-        for seq, data in enumerate(chunks or ()):
-            ImportChunk.objects.create(job=job, seq=seq, data=data)
+        if chunks is not None:
+            with connection.cursor() as cursor:
+                raw = cursor.cursor
+                with raw.copy(
+                    f"COPY {ImportChunk._meta.db_table} (job_id, seq, data) FROM STDIN"
+                ) as copy:
+                    for seq, data in enumerate(chunks):
+                        copy.write_row((job.pk, seq, data))
     return job
 
 

@@ -45,6 +45,16 @@ PERIODIC_TASKS: list[Periodic] = [
         expires_seconds=10,
     ),
     Periodic("templates sync", "templates_sync.tasks.sync_all_templates", 900, expires_seconds=600),
+    Periodic(
+        "webhook refusals flush",
+        "webhooks.tasks.flush_webhook_refusals",
+        10,
+        queue="webhooks",
+        expires_seconds=10,
+    ),
+    Periodic(
+        "webhooks retention", "webhooks.tasks.prune_webhook_data", 86400, expires_seconds=3600
+    ),
 ]
 
 

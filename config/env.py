@@ -1,6 +1,7 @@
 """Typed reads of the environment: a wrong value stops start-up naming its variable."""
 
 import os
+import re
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -57,6 +58,49 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None:
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_choice(name: str, default: str, choices: set[str]) -> str:
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    if value.strip() not in choices:
+        raise ImproperlyConfigured(
+            f"{name} must be one of {', '.join(sorted(choices))}, got {value!r}"
+        )
+    return value.strip()
+
+
+_RATE = re.compile(r"^[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)$")
+
+
+def env_rate(name: str, default: str) -> str:
+    """A DRF throttle rate: requests per period, e.g. ``600/min`` or ``10/s``."""
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    rate = value.strip().replace(" ", "")
+    if not _RATE.match(rate):
+        raise ImproperlyConfigured(
+            f"{name} must be a rate like 600/min (per s, min, hour or day), got {value!r}"
+        )
+    return rate
+
+
+_HEADER = re.compile(r"^[A-Za-z0-9-]+$")
+
+
+def env_proxy_ssl_header(name: str) -> tuple[str, str] | None:
+    """Django's SECURE_PROXY_SSL_HEADER from a header name (e.g. ``X-Forwarded-Proto``)
+    that the TLS proxy sets to ``https``; None when unset."""
+    value = (os.environ.get(name) or "").strip()
+    if not value:
+        return None
+    if not _HEADER.match(value):
+        raise ImproperlyConfigured(
+            f"{name} must be a header name such as X-Forwarded-Proto, got {value!r}"
+        )
+    return ("HTTP_" + value.upper().replace("-", "_"), "https")
 
 
 def parse_database_url(name: str, url: str) -> dict:

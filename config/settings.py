@@ -3,6 +3,7 @@
 import json
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -11,9 +12,12 @@ from django.core.exceptions import ImproperlyConfigured
 from config.env import (
     check_redis_url,
     env_bool,
+    env_choice,
     env_float,
     env_int,
     env_list,
+    env_proxy_ssl_header,
+    env_rate,
     env_str,
     parse_database_url,
 )
@@ -79,7 +83,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    # API tokens, stored as digests with an expiry (accounts/tokens.py); before accounts,
+    # whose admin replaces knox's.
+    "knox",
     "drf_spectacular",
     "django_celery_beat",
     "accounts",
@@ -95,6 +101,9 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # The input policy (config.inputs) for query strings, and JSON 404s under /api/.
+    "config.api.ApiNotFoundMiddleware",
+    "config.api.InputPolicyMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -137,6 +146,35 @@ if TESTING:
 else:
     REDIS_URL = check_redis_url("REDIS_URL", env_str("REDIS_URL", "redis://127.0.0.1:6379/0"))
 
+# The login lockout (accounts/lockout.py) refuses a locked attempt before any password
+# is checked; it authenticates no one itself.
+AUTHENTICATION_BACKENDS = [
+    "accounts.lockout.LoginLockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed logins allowed per username and address, and per address alone, within
+# the window; reaching either locks those attempts for one whole window.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_FAILURE_LIMIT_PER_ADDRESS = env_int("LOGIN_FAILURE_LIMIT_PER_ADDRESS", 30, minimum=1)
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1)
+# Proxies in front of the app that append to X-Forwarded-For: the client address
+# is the entry this many from the right (0: REMOTE_ADDR, the header is ignored).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+API_TOKEN_TTL_HOURS = env_int("API_TOKEN_TTL_HOURS", 720, minimum=1)
+# Writes (POST, PUT, PATCH, DELETE) per user, or per address when anonymous.
+API_WRITE_RATE = env_rate("API_WRITE_RATE", "600/min")
+
+# Shared by every web worker (DRF's throttle counts live here); a prefix of its
+# own keeps it apart from the rate store's and the lanes' keys.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "cache",
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 5},
+    }
+}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -161,21 +199,81 @@ STORAGES = {
 }
 MEDIA_ROOT = BASE_DIR / "var" / "media"
 
-if not DEBUG:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
-    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+# --- Request size limits ------------------------------------------------------
+# Form fields and bodies read through request.body (Django's default, made explicit).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440, minimum=1024)
+# An uploaded file bigger than this is streamed to a temporary file (in
+# FILE_UPLOAD_TEMP_DIR, default the system's), never held in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 2_621_440, minimum=0)
+FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR") or None
+FILE_UPLOAD_HANDLERS = [
+    # First: refuses a file over CAMPAIGN_UPLOAD_MAX_BYTES before the others keep it.
+    "campaigns.uploads.UploadLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+# The largest contact file one upload may hold (API: 413 naming "file"; admin: 400).
+CAMPAIGN_UPLOAD_MAX_BYTES = env_int("CAMPAIGN_UPLOAD_MAX_BYTES", 200_000_000, minimum=1)
+# The largest webhook body accepted (413 above it): Meta documents payloads of up to 3 MB,
+# and a refused real one would be retried for days without ever succeeding.
+WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 3 * 1024 * 1024, minimum=1024)
+# Webhook events, refusal samples and counters older than this are deleted daily
+# (webhooks/retention.py); status updates and inbound messages are kept.
+WEBHOOK_RETENTION_DAYS = env_int("WEBHOOK_RETENTION_DAYS", 30, minimum=1)
+
+# --- HTTPS and security headers (Django's deployment checklist) ----------------
+# Production is HTTPS (Meta only calls https:// webhooks, the admin takes passwords):
+# http is redirected, and HSTS is sent once HTTPS is declared this way.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# The health check is probed over plain http from inside the host (docker-compose.yml).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int(
+    "SECURE_HSTS_SECONDS", 31_536_000 if SECURE_SSL_REDIRECT else 0, minimum=0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_CONTENT_TYPE_NOSNIFF = env_bool("SECURE_CONTENT_TYPE_NOSNIFF", True)
+X_FRAME_OPTIONS = env_choice("X_FRAME_OPTIONS", "DENY", {"DENY", "SAMEORIGIN"})
+SECURE_REFERRER_POLICY = env_str("SECURE_REFERRER_POLICY", "same-origin")
+# Only behind a TLS-terminating proxy that sets this header itself (e.g.
+# X-Forwarded-Proto: https); trusting it otherwise lets any client claim HTTPS.
+SECURE_PROXY_SSL_HEADER = env_proxy_ssl_header("SECURE_PROXY_SSL_HEADER")
+SILENCED_SYSTEM_CHECKS = [
+    # HSTS preload is a promise about the registrable domain and all its subdomains,
+    # made by submitting it to the browsers' list; a self-hosted instance (usually on
+    # a subdomain, which the list does not take) cannot make it by default. Operators
+    # who own the whole domain set SECURE_HSTS_PRELOAD=1 and submit it themselves.
+    "security.W021",
+]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    "DEFAULT_THROTTLE_CLASSES": ["config.throttles.WriteRateThrottle"],
+    # Anonymous throttles key on the client address, seen through the trusted proxies.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.schema.AutoSchema",
+    # DRF's parsers, refusing bodies with NUL, unpaired surrogates or over-long strings.
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.CheckedJSONParser",
+        "config.parsers.CheckedFormParser",
+        "config.parsers.CheckedMultiPartParser",
+    ],
+    "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_FILTER_BACKENDS": [],
+}
+
+REST_KNOX = {
+    "AUTH_HEADER_PREFIX": "Token",  # api.md: Authorization: Token <token>
+    "TOKEN_TTL": timedelta(hours=API_TOKEN_TTL_HOURS),
+    "AUTO_REFRESH": False,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -184,6 +282,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Separate request and response components: write-only and read-only fields each
+    # appear only where they apply, and required strings say they may not be blank.
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # --- Celery -----------------------------------------------------------------

@@ -3,14 +3,16 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 
 from accounts import api as accounts_api
+from accounts import tokens
+from accounts import views as accounts_views
 from config.health import healthz
 from webhooks.views import whatsapp_webhook
 
 api_patterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", tokens.TokenLogin.as_view(), name="api-token"),
+    path("auth/logout/", tokens.TokenLogout.as_view(), name="api-logout"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("workspaces/", accounts_api.WorkspaceList.as_view(), name="workspace-list"),
@@ -22,6 +24,8 @@ api_patterns = [
 ]
 
 urlpatterns = [
+    # Before the admin's own: the same page, with the login lockout's 429.
+    path("admin/login/", accounts_views.admin_login),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     path("healthz", healthz, name="healthz"),

@@ -22,6 +22,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 from urllib3.util.retry import Retry
 
+from config.inputs import bearer_token_problem
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_GRAPH_URL = "https://graph.facebook.com"
@@ -327,6 +329,29 @@ def _never_sent(exc: requests.RequestException) -> bool:
 
 
 _TOKEN_QUERY = re.compile(r"(access_token=)[^&\s'\"]+")
+# An Authorization header quoted in an error text (requests' InvalidHeader does that).
+_BEARER = re.compile(r"(Bearer\s+)[^\s'\"]+", re.IGNORECASE)
+
+
+def scrub_secrets(text: str, *secrets: str) -> str:
+    """``text`` with each of ``secrets`` (as is, or escaped as a repr shows it), any
+    ``access_token=`` value and any ``Bearer`` credential replaced by ``***``."""
+    for secret in secrets:
+        for form in {secret, secret.encode("unicode_escape").decode("ascii")}:
+            if form:
+                text = text.replace(form, "***")
+    return _BEARER.sub(r"\1***", _TOKEN_QUERY.sub(r"\1***", text))
+
+
+class InvalidTokenError(ValueError):
+    """An access token that cannot be sent in an HTTP header (blank, a line break, a space,
+    a character outside printable ASCII, too long). The message never contains the token."""
+
+
+class UnsendableRequestError(ValueError):
+    """A request that could not even be built (a malformed URL or header): a bug in the
+    configuration or the caller, not a Graph failure. The message is scrubbed of secrets
+    and the original exception, which may quote the Authorization header, is dropped."""
 
 
 class GraphClient:
@@ -342,8 +367,13 @@ class GraphClient:
         timeout: tuple[float, float] | None = None,
     ) -> None:
         token = (access_token or "").strip()
-        if not token:
-            raise ValueError("access_token is empty")
+        problem = bearer_token_problem(token)
+        if problem is not None:
+            # Checked here, so no caller can put a broken token into a header, where
+            # http.client and requests would quote it in their exceptions. The locals
+            # go first: Django's DEBUG error page shows every frame's variables.
+            del access_token, token
+            raise InvalidTokenError(problem)
         self._token = token
         self._auth_header = f"Bearer {token}"
         base = base_url if base_url is not None else _setting("WHATSAPP_GRAPH_URL", None)
@@ -508,7 +538,7 @@ class GraphClient:
         return (parts.scheme, parts.netloc) == self._origin
 
     def _scrub(self, text: str) -> str:
-        return _TOKEN_QUERY.sub(r"\1***", text.replace(self._token, "***"))
+        return scrub_secrets(text, self._auth_header, self._token)
 
     def _call(
         self,
@@ -571,8 +601,13 @@ class GraphClient:
         )
         raise error
 
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": self._auth_header, "Accept": "application/json"}
+    def _headers(self, *, json_body: bool = False) -> dict[str, str]:
+        # Built where it is passed, never kept in a local of ours: Django's DEBUG error
+        # page shows every frame's variables.
+        headers = {"Authorization": self._auth_header, "Accept": "application/json"}
+        if json_body:
+            headers["Content-Type"] = "application/json"
+        return headers
 
     def _via_requests(
         self, method: str, url: str, params: Mapping[str, Any] | None, json: Any
@@ -588,13 +623,11 @@ class GraphClient:
                 timeout=self.timeout,
                 allow_redirects=False,
             )
-        except (
-            requests.exceptions.InvalidURL,
-            requests.exceptions.MissingSchema,
-            requests.exceptions.InvalidSchema,
-            requests.exceptions.InvalidHeader,
-        ):
-            raise  # configuration bugs, not Graph failures
+        except ValueError as exc:
+            # InvalidURL, MissingSchema, InvalidSchema, InvalidHeader and http.client's
+            # UnicodeEncodeError: configuration bugs, not Graph failures. Their text (and
+            # a UnicodeEncodeError's .object) can hold the whole Authorization header.
+            raise UnsendableRequestError(self._scrub(f"{type(exc).__name__}: {exc}")) from None
         except requests.RequestException as exc:
             reason = type(exc).__name__
             inner = exc.args[0] if exc.args else None
@@ -608,23 +641,21 @@ class GraphClient:
     def _via_urllib3(
         self, pool: urllib3.PoolManager, method: str, url: str, json_body: Any
     ) -> tuple[int, bytes, str]:
-        headers = self._headers()
-        body = None
-        if json_body is not None:
-            body = json.dumps(json_body).encode()
-            headers["Content-Type"] = "application/json"
+        body = None if json_body is None else json.dumps(json_body).encode()
         try:
             response = pool.request(
                 method,
                 url,
                 body=body,
-                headers=headers,
+                headers=self._headers(json_body=body is not None),
                 timeout=urllib3.Timeout(connect=self.timeout[0], read=self.timeout[1]),
                 retries=False,
                 redirect=False,
             )
-        except urllib3.exceptions.LocationParseError:
-            raise  # a configuration bug, not a Graph failure
+        except ValueError as exc:
+            # LocationParseError and http.client's header checks: configuration bugs, not
+            # Graph failures, whose text can quote the Authorization header.
+            raise UnsendableRequestError(self._scrub(f"{type(exc).__name__}: {exc}")) from None
         except urllib3.exceptions.HTTPError as exc:
             never_sent = isinstance(exc, NewConnectionError | ConnectTimeoutError)
             raise _NetworkFailure(type(exc).__name__, never_sent=never_sent) from None

@@ -13,7 +13,7 @@ from accounts.tenancy import WorkspaceScopedAdmin
 from numbers.models import Number, NumberStatus
 from numbers.selectors import number_in_use_reason
 from numbers.services import (
-    NumberConnectionError,
+    NumberError,
     NumberProbe,
     number_add,
     number_delete,
@@ -53,7 +53,8 @@ def _token_field(*, required: bool, help_text: str) -> forms.CharField:
 
 
 class NumberAddForm(forms.ModelForm):
-    """Validation runs the connection test, so Meta's refusal is a form error and nothing is saved."""
+    """Validation checks the inputs, then runs the connection test, so an id or token that
+    cannot be sent, or Meta's refusal, is a form error and nothing is saved."""
 
     access_token = _token_field(
         required=True, help_text="A system-user token with whatsapp_business_messaging access."
@@ -79,7 +80,7 @@ class NumberAddForm(forms.ModelForm):
                 waba_id=cleaned["waba_id"],
                 access_token=cleaned["access_token"],
             )
-        except NumberConnectionError as error:
+        except NumberError as error:
             self.add_error(error.field if error.field in self.fields else None, error.message)
         return cleaned
 
@@ -106,7 +107,7 @@ class NumberChangeForm(forms.ModelForm):
                     waba_id=self.instance.waba_id,
                     access_token=token,
                 )
-            except NumberConnectionError as error:
+            except NumberError as error:
                 self.add_error("access_token", error.message)
         return cleaned
 
@@ -208,7 +209,16 @@ class NumberAdmin(WorkspaceScopedAdmin):
 
     @admin.action(description="Test connection (refresh from Meta)", permissions=["change"])
     def test_connection(self, request, queryset):
+        # It calls Meta and writes what Meta answers: owners and admins of each number's
+        # workspace only, as in the API (someone may manage one workspace and only read another).
         for number in queryset.order_by("pk"):
+            if not self.has_change_permission(request, number):
+                self.message_user(
+                    request,
+                    f"{number}: only a workspace owner or admin may test it",
+                    messages.ERROR,
+                )
+                continue
             number = number_test_connection(number=number)
             if number.last_error:
                 self.message_user(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -85,6 +86,8 @@ class NumberSerializer(serializers.ModelSerializer):
                 raise exceptions.ValidationError(errors)
         return attrs
 
+    # Django's DEBUG error page shows every frame's variables, except those named so.
+    @sensitive_variables("validated_data")
     def create(self, validated_data):
         try:
             return number_add(
@@ -98,6 +101,7 @@ class NumberSerializer(serializers.ModelSerializer):
         except NumberError as error:
             raise _validation_error(error) from error
 
+    @sensitive_variables("validated_data", "changes")
     def update(self, instance, validated_data):
         changes = {
             key: validated_data[key]

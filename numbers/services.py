@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import Workspace
-from messaging.graph import ErrorClass, GraphClient, GraphError
+from config.inputs import bearer_token_problem, graph_id_problem
+from messaging.graph import ErrorClass, GraphClient, GraphError, InvalidTokenError
 from numbers.models import Number, NumberStatus
 from numbers.selectors import number_in_use_reason
 
@@ -26,6 +28,10 @@ class NumberError(Exception):
         self.message = message
         self.field = field
         self.code = code
+
+
+class NumberInvalidError(NumberError):
+    """An id or token that can never be sent to Meta; refused before any call or query."""
 
 
 class NumberConnectionError(NumberError):
@@ -69,7 +75,7 @@ class NumberProbe:
 
     phone_number_id: str
     waba_id: str
-    access_token: str
+    access_token: str = field(repr=False)
     info: dict[str, Any]
 
 
@@ -111,15 +117,39 @@ def _field_for(error: GraphError, id_field: str) -> str | None:
     return None
 
 
+def number_inputs_check(
+    *,
+    phone_number_id: str | None = None,
+    waba_id: str | None = None,
+    access_token: str | None = None,
+) -> None:
+    """Raise NumberInvalidError naming the first of the given (trimmed) inputs that cannot
+    be sent to Meta: ids must be digits, the token one line of printable ASCII. The
+    message never contains the token."""
+    problems = (
+        ("phone_number_id", phone_number_id, graph_id_problem),
+        ("waba_id", waba_id, graph_id_problem),
+        ("access_token", access_token, bearer_token_problem),
+    )
+    for name, value, problem_of in problems:
+        if value is None:
+            continue
+        problem = problem_of(value)
+        if problem is not None:
+            raise NumberInvalidError(problem, field=name)
+
+
+# Django's DEBUG error page shows every frame's variables, except those named so.
+@sensitive_variables("access_token", "token")
 def number_probe(*, phone_number_id: str, waba_id: str, access_token: str) -> NumberProbe:
     """Test a connection without saving anything.
 
     GETs the phone number's fields, then checks that it is one of the WABA's numbers.
-    Raises NumberConnectionError with Meta's message and the field at fault.
+    Raises NumberInvalidError for an input that cannot be sent (before any call), or
+    NumberConnectionError with Meta's message; both name the field at fault.
     """
     phone_number_id, waba_id, token = phone_number_id.strip(), waba_id.strip(), access_token.strip()
-    if not token:
-        raise NumberConnectionError("an access token is required", field="access_token")
+    number_inputs_check(phone_number_id=phone_number_id, waba_id=waba_id, access_token=token)
     client = GraphClient(token)
     try:
         info = client.get_phone_number(phone_number_id)
@@ -164,6 +194,7 @@ def _apply_info(number: Number, info: dict[str, Any]) -> None:
     number.last_error_code = None
 
 
+@sensitive_variables("access_token", "probe")
 def number_add(
     *,
     workspace: Workspace,
@@ -177,10 +208,14 @@ def number_add(
     """Test the connection, then save the number with what Meta reported.
 
     ``probe`` is a connection test already made for exactly these inputs (the admin
-    form tests during validation). Raises NumberExistsError or NumberConnectionError;
-    nothing is saved then.
+    form tests during validation). Raises NumberInvalidError, NumberExistsError or
+    NumberConnectionError; nothing is saved then.
     """
     phone_number_id, waba_id = phone_number_id.strip(), waba_id.strip()
+    # Before the query below: an id with a NUL in it cannot even be looked up.
+    number_inputs_check(
+        phone_number_id=phone_number_id, waba_id=waba_id, access_token=access_token.strip()
+    )
     if Number.objects.filter(workspace=workspace, phone_number_id=phone_number_id).exists():
         raise NumberExistsError(
             f"this workspace already has phone number {phone_number_id}", field="phone_number_id"
@@ -243,7 +278,17 @@ def number_test_connection(*, number: Number) -> Number:
     Never raises for a Graph failure: the outcome is in ``status`` and ``last_error``.
     """
     try:
-        info = number.graph_client().get_phone_number(number.phone_number_id)
+        client = number.graph_client()
+    except InvalidTokenError as error:
+        # Stored before tokens were checked on the way in: it must be entered again.
+        number.last_error = f"the stored access token cannot be used: {error}"
+        number.last_error_code = None
+        number.last_checked_at = timezone.now()
+        number.status = NumberStatus.TOKEN_EXPIRED
+        number.save(update_fields=["last_error", "last_error_code", "last_checked_at", "status"])
+        return number
+    try:
+        info = client.get_phone_number(number.phone_number_id)
     except GraphError as error:
         logger.info("number %s connection test failed: %r", number.pk, error)
         return number_record_graph_error(number=number, error=error, checked=True)
@@ -255,6 +300,7 @@ def number_test_connection(*, number: Number) -> Number:
 _UNSET: Any = object()
 
 
+@sensitive_variables("access_token", "token", "probe")
 def number_update(
     *,
     number: Number,
@@ -265,11 +311,13 @@ def number_update(
 ) -> Number:
     """Change a number's label, override or token; a new token is tested with Meta first.
 
-    A blank ``access_token`` keeps the stored one. Raises NumberConnectionError (and
-    changes nothing) when Meta refuses the new token.
+    A blank ``access_token`` keeps the stored one. Raises NumberInvalidError (a token
+    that cannot be sent) or NumberConnectionError (Meta refuses it), changing nothing.
     """
     fields: list[str] = []
     token = (access_token or "").strip()
+    if token:
+        number_inputs_check(access_token=token)
     if token and token != number.access_token:
         if probe is None or (probe.phone_number_id, probe.waba_id, probe.access_token) != (
             number.phone_number_id,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from accounts.models import MANAGER_ROLES, Membership, Workspace
-from accounts.tenancy import WorkspaceScopedAdmin
+from accounts.tenancy import WorkspaceScopedAdmin, WorkspaceScopedTabularInline
 from config.admin import ReadOnlyAdminMixin
 from numbers.admin import badge
 from numbers.models import Number
@@ -58,7 +59,7 @@ class RemovedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class StatusChangeInline(admin.TabularInline):
+class StatusChangeInline(WorkspaceScopedTabularInline):
     model = TemplateStatusChange
     extra = 0
     can_delete = False
@@ -162,13 +163,15 @@ class TemplateAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
         return super().changelist_view(request, extra_context)
 
     def sync_view(self, request):
-        """The changelist's "Sync templates now" button: every WABA the user manages."""
+        """The changelist's "Sync templates now" button: every WABA the user manages.
+
+        A POST (it calls Meta and writes); owners and admins only, agents get 403 as in the API.
+        """
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        changelist = reverse("admin:templates_sync_template_changelist")
         if not self.has_sync_permission(request):
-            self.message_user(request, "Only workspace owners and admins sync.", messages.ERROR)
-            return HttpResponseRedirect(changelist)
+            raise PermissionDenied("only workspace owners and admins sync templates")
+        changelist = reverse("admin:templates_sync_template_changelist")
         total = SyncResult()
         for workspace in _manageable_workspaces(request).order_by("pk"):
             for waba in templates_sync(workspace=workspace).wabas:

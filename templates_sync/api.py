@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from accounts.models import MANAGER_ROLES
 from accounts.tenancy import IsWorkspaceManagerOrReadOnly, WorkspaceScopedMixin, role_in, scope
+from config.inputs import is_ascii_digits
 from numbers.models import Number
 from templates_sync.models import Template, WabaSync
 from templates_sync.services import templates_sync
@@ -68,7 +69,7 @@ class TemplateViewSet(WorkspaceScopedMixin, viewsets.ReadOnlyModelViewSet):
         params = self.request.query_params
         number = params.get("number")
         if number:
-            if not number.isdigit():
+            if not is_ascii_digits(number):
                 raise exceptions.ValidationError({"number": ["must be a number's id"]})
             # Templates belong to the WABA: a number's templates are its WABA's.
             numbers = scope(Number.objects.filter(pk=int(number)), self.request.user)
@@ -124,6 +125,8 @@ class TemplateSync(WorkspaceScopedMixin, generics.GenericAPIView):
 
     queryset = WabaSync.objects.order_by("workspace_id", "waba_id")
     serializer_class = TemplateSyncRequestSerializer
+    # One row per WABA of the caller's workspaces: a short list, answered whole.
+    pagination_class = None
 
     @extend_schema(responses=WabaSyncSerializer(many=True))
     def get(self, request: Request) -> Response:

@@ -2,6 +2,7 @@
 simulator (``sim``) and the demo number."""
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from config.redis import get_redis
 from graph_simulator.seed import DEMO_PHONE_NUMBER_IDS, DEMO_TOKEN, DEMO_WABA_ID, demo_seed
 from graph_simulator.testing import SimulatorControl, SimulatorProcess
 from numbers.services import number_add
+from tests.factories import make_workspace
 
 PASSWORD = "correct-horse-battery-staple"
 # The second WABA of the "two_wabas" seed, so "this id is not in that WABA" can be tested.
@@ -25,7 +27,11 @@ OTHER_PHONE_NUMBER_ID = "200000000000003"
 @pytest.fixture(autouse=True)
 def clean_redis(settings):
     """Every test starts with an empty (test-only) Redis database."""
-    assert settings.REDIS_URL.endswith("/15") or settings.TESTING
+    test_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    # Flushing the product's own Redis would wipe a developer's queues and rates.
+    assert settings.REDIS_URL == test_url != os.environ.get("REDIS_URL"), (
+        f"tests flush {settings.REDIS_URL}: set TEST_REDIS_URL to a Redis database of its own"
+    )
     get_redis().flushdb()
     yield
     get_redis.cache_clear()
@@ -41,12 +47,12 @@ def _member(username: str, workspace: Workspace, role: Role, **extra):
 
 @pytest.fixture
 def workspace(db):
-    return Workspace.objects.create(name="Acme", slug="acme")
+    return make_workspace(name="Acme", slug="acme")
 
 
 @pytest.fixture
 def other_workspace(db):
-    return Workspace.objects.create(name="Globex", slug="globex")
+    return make_workspace(name="Globex", slug="globex")
 
 
 @pytest.fixture

@@ -101,3 +101,14 @@ def test_superusers_see_every_workspace_in_the_admin(
     listing = client.get(reverse("admin:testapp_gadget_changelist"))
     assert b"globex widget" in listing.content
     assert b"acme widget" in listing.content
+
+
+def test_a_workspace_named_by_a_non_ascii_digit_is_a_400_and_writes_nothing(api, owner):
+    from tests.testapp.models import Gadget
+
+    response = api(owner).post(
+        "/api/test/gadgets/", {"name": "x"}, format="json", HTTP_X_WORKSPACE="\u00b2"
+    )
+    assert response.status_code == 400
+    assert response.json() == {"workspace": ["you are not a member of workspace '²'"]}
+    assert not Gadget.objects.exists()

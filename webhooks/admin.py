@@ -1,5 +1,5 @@
-"""Admin for webhook data: raw events (read-only, superusers, with "reprocess") and the
-inbound messages of each workspace."""
+"""Admin for webhook data: raw events (read-only, superusers, with "reprocess"), refused
+POSTs (counters and the last few, superusers) and the inbound messages of each workspace."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ from django.utils.html import format_html
 from accounts.tenancy import WorkspaceScopedAdmin
 from config.admin import ReadOnlyAdminMixin
 from webhooks.ingest import webhook_event_process
-from webhooks.models import InboundMessage, StatusUpdate, WebhookEvent
+from webhooks.models import (
+    InboundMessage,
+    StatusUpdate,
+    WebhookEvent,
+    WebhookRefusalCount,
+    WebhookRefusalSample,
+)
+from webhooks.parse import storable_text
 
 
 class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
@@ -57,10 +64,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
     @admin.display(description="body")
     def pretty_body(self, event: WebhookEvent) -> str:
-        text = event.body_bytes.decode("utf-8", "replace")
-        with contextlib.suppress(ValueError):
-            text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", text)
+        return _pre(event.body_bytes)
 
     @admin.action(description="Reprocess selected events", permissions=["reprocess"])
     def reprocess(self, request, queryset) -> None:
@@ -119,3 +123,49 @@ class InboundMessageAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
         "recipient",
         "campaign",
     ]
+
+
+def _pre(body: bytes) -> str:
+    """``body`` for a person: indented when it is JSON, always encodable (a lone surrogate
+    escaped in the JSON would make the page itself fail to encode)."""
+    text = body.decode("utf-8", "replace")
+    with contextlib.suppress(ValueError, RecursionError):
+        text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    return format_html("<pre style='white-space:pre-wrap'>{}</pre>", storable_text(text)[0])
+
+
+class SuperuserOnlyAdmin(ReadOnlyAdmin):
+    """What anyone on the internet sent us spans every workspace: superusers only."""
+
+    def has_module_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+
+@admin.register(WebhookRefusalCount)
+class WebhookRefusalCountAdmin(SuperuserOnlyAdmin):
+    list_display = ["hour", "reason", "count", "last_at"]
+    list_filter = ["reason"]
+    date_hierarchy = "hour"
+
+
+@admin.register(WebhookRefusalSample)
+class WebhookRefusalSampleAdmin(SuperuserOnlyAdmin):
+    list_display = ["number", "received_at", "reason", "remote_addr", "content_length"]
+    list_filter = ["reason"]
+    fields = [
+        "number",
+        "received_at",
+        "reason",
+        "remote_addr",
+        "content_length",
+        "headers",
+        "body_start",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="body (first bytes)")
+    def body_start(self, sample: WebhookRefusalSample) -> str:
+        return _pre(sample.body_bytes)

@@ -7,9 +7,10 @@ from collections import defaultdict
 from django.db.models import Q
 
 from campaigns.models import Campaign, Recipient
+from campaigns.selectors import RECIPIENT_FIELDS
 from numbers.models import Number
 from webhooks.models import InboundMessage, WebhookEvent
-from webhooks.parse import as_text, as_time, message_fields
+from webhooks.parse import as_text, as_time, message_fields, plausible_time
 from webhooks.report import Report
 
 
@@ -37,6 +38,9 @@ def store_inbound(
         at = as_time(item.get("timestamp"))
         if at is None:
             report.problem(f"inbound {message_id}: bad timestamp, used the receive time")
+            at = event.received_at
+        elif plausible_time(at, received_at=event.received_at):
+            report.counts["timestamps_clamped"] += 1
             at = event.received_at
         fields = message_fields(kind, item)
         for number in numbers[pnid]:
@@ -127,21 +131,6 @@ def lock_recipients(condition: Q) -> list[Recipient]:
     return list(
         Recipient.objects.select_for_update(of=("self",))
         .filter(condition)
-        .only(
-            "id",
-            "campaign_id",
-            "number_id",
-            "phone",
-            "status",
-            "wamid",
-            "error_code",
-            "error_title",
-            "error_details",
-            "sent_at",
-            "delivered_at",
-            "read_at",
-            "failed_at",
-            "replied_at",
-        )
+        .only("id", "campaign_id", "number_id", *RECIPIENT_FIELDS)
         .order_by("pk")
     )

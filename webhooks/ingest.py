@@ -28,7 +28,7 @@ from config.commit import after_commit
 from webhooks.account_events import apply_number_change, apply_preference, apply_template_status
 from webhooks.inbound import store_inbound
 from webhooks.models import StatusUpdate, WebhookEvent, WebhookEventStatus
-from webhooks.parse import as_dict, as_list, as_text, as_time, parse_json, status_fields
+from webhooks.parse import as_dict, as_list, as_text, believable_time, parse_json, status_fields
 from webhooks.report import Report
 from webhooks.statuses import apply_statuses
 
@@ -225,7 +225,10 @@ def _collect_payload(event: WebhookEvent, payload: Any, report: Report) -> _Batc
             report.problem("an entry is not an object")
             continue
         waba_id = as_text(entry.get("id"), 32) or ""
-        entry_time = as_time(entry.get("time"))
+        # A template's or number's change dated in 2099 would make every later one stale.
+        entry_time = believable_time(
+            entry.get("time"), received_at=event.received_at, report=report
+        )
         for change in as_list(entry.get("changes"), "entry.changes", report):
             value = as_dict(change).get("value") if isinstance(change, dict) else None
             kind = as_dict(change).get("field")

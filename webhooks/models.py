@@ -22,8 +22,10 @@ class WebhookEvent(models.Model):
     """One POST to the webhook endpoint, stored before anything else happens to it.
 
     ``body`` holds the bytes exactly as received, so an event can be replayed after a
-    bug fix. Bodies with a bad signature are kept truncated (see views.py) and are
-    never processed.
+    bug fix. Only correctly signed POSTs become events: refused ones are counted
+    (WebhookRefusalCount) and sampled (WebhookRefusalSample). Rows with
+    ``signature_valid=False`` were stored by earlier versions; they are never processed
+    and retention deletes them.
     """
 
     received_at = models.DateTimeField(default=timezone.now)
@@ -54,7 +56,9 @@ class WebhookEvent(models.Model):
                 fields=["received_at"],
                 name="webhook_event_unprocessed",
                 condition=Q(status="received"),
-            )
+            ),
+            # Retention deletes the oldest events in batches (webhooks/retention.py).
+            models.Index(fields=["received_at"], name="webhook_event_received_at"),
         ]
         permissions = [("reprocess_webhookevent", "Can reprocess webhook events")]
 
@@ -207,3 +211,59 @@ class InboundMessage(WorkspaceOwned):
 
     def __str__(self) -> str:
         return f"{self.wa_id}: {self.type}"
+
+
+class RefusalReason(models.TextChoices):
+    MISSING_SIGNATURE = "missing signature", "Missing signature"
+    BAD_SIGNATURE = "bad signature", "Bad signature"
+    NO_APP_SECRET = "no app secret", "No app secret configured"
+    TOO_LARGE = "body too large", "Body too large"
+
+
+class WebhookRefusalCount(models.Model):
+    """How many POSTs the endpoint refused in one hour for one reason.
+
+    A counter, not a row per request: a flood of forged POSTs costs one UPDATE each and
+    no disk (webhooks/refusals.py).
+    """
+
+    hour = models.DateTimeField()
+    reason = models.CharField(max_length=20, choices=RefusalReason.choices)
+    count = models.PositiveBigIntegerField(default=0)
+    last_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-hour", "reason"]
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "reason"], name="unique_webhook_refusal_count")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} {self.reason}: {self.count}"
+
+
+class WebhookRefusalSample(models.Model):
+    """One of the last refused POSTs, cut short, so a person can see what is hitting the
+    endpoint: the table is a ring of REFUSAL_SAMPLES slots, the newest overwriting the
+    oldest (``number`` counts every refusal ever sampled)."""
+
+    slot = models.PositiveSmallIntegerField(primary_key=True)
+    number = models.BigIntegerField()
+    received_at = models.DateTimeField()
+    reason = models.CharField(max_length=20, choices=RefusalReason.choices)
+    remote_addr = models.CharField(max_length=64, blank=True)
+    # The Content-Length the request declared (None without one).
+    content_length = models.BigIntegerField(null=True, blank=True)
+    # The body's first bytes and the kept headers, each cut short.
+    body = models.BinaryField()
+    headers = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-number"]
+
+    def __str__(self) -> str:
+        return f"refused POST {self.number} ({self.reason})"
+
+    @property
+    def body_bytes(self) -> bytes:
+        return bytes(self.body)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from messaging.callbacks import recipient_id_from
@@ -11,6 +12,13 @@ from webhooks.report import Report
 
 # Bigger than any timestamp Meta sends (year 2100): rejects garbage before datetime does.
 _MAX_EPOCH = 4_102_444_800
+# Meta's times outside this window are not believed (the product did not exist before it;
+# a clock cannot be a day ahead of the POST carrying it): the arrival time is used instead.
+EARLIEST_PLAUSIBLE = datetime(2020, 1, 1, tzinfo=UTC)
+MAX_AHEAD = timedelta(days=1)
+# A lone (unpaired) UTF-16 surrogate: valid as a JSON escape ("\ud800"), but no UTF-8 text
+# can hold it, so PostgreSQL refuses it in text and jsonb alike.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _MAX_BIGINT = 2**63 - 1
 _MEDIA_TYPES = frozenset({"image", "video", "audio", "document", "sticker"})
 _MEDIA_FIELDS = ("id", "mime_type", "sha256", "caption", "filename", "voice", "animated", "url")
@@ -20,25 +28,49 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _without_nul(value: Any) -> Any:
-    """``value`` with NUL characters dropped from every string (PostgreSQL stores none)."""
+def storable_text(value: str) -> tuple[str, bool]:
+    """``value`` as PostgreSQL can store it: NUL characters dropped, lone surrogates
+    replaced by U+FFFD; and whether a surrogate was replaced."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    if _LONE_SURROGATE.search(value) is None:
+        return value, False
+    return _LONE_SURROGATE.sub("\ufffd", value), True
+
+
+def _storable(value: Any, replaced: list[int]) -> Any:
+    """``value`` with every string made storable; counts the strings whose surrogates were
+    replaced in ``replaced[0]``."""
     if isinstance(value, str):
-        return value.replace("\x00", "") if "\x00" in value else value
+        text, changed = storable_text(value)
+        replaced[0] += changed
+        return text
     if isinstance(value, list):
-        return [_without_nul(item) for item in value]
+        return [_storable(item, replaced) for item in value]
     if isinstance(value, dict):
-        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+        return {_storable(key, replaced): _storable(item, replaced) for key, item in value.items()}
     return value
 
 
 def parse_json(body: bytes, report: Report) -> Any:
-    """The JSON in ``body`` without NUL characters, or None (a problem reported) when it is
-    malformed, too deep, or uses NaN/Infinity."""
+    """The JSON in ``body`` with every string storable (see ``storable_text``), or None (a
+    problem reported) when it is malformed, too deep, or uses NaN/Infinity. The strings
+    whose lone surrogates were replaced are counted as ``surrogates_replaced`` in the
+    event's outcome: not a problem, since user text (a name, a message cut mid-emoji) can
+    carry one, and everything else in the event applies as usual."""
     try:
-        return _without_nul(json.loads(body, parse_constant=_reject_constant))
+        payload = json.loads(body, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as error:
         report.problem(f"malformed JSON: {str(error)[:200]}")
         return None
+    if b"\\u" not in body and b"\xed" not in body and b"\x00" not in body[:4]:
+        # UTF-8 JSON holds a NUL or a lone surrogate only as a \u escape, or a surrogate as
+        # CESU-8 bytes (0xED ...): without either there is nothing to clean.
+        return payload
+    replaced = [0]
+    payload = _storable(payload, replaced)
+    report.counts["surrogates_replaced"] += replaced[0]
+    return payload
 
 
 def as_text(value: Any, max_length: int) -> str | None:
@@ -61,6 +93,37 @@ def as_time(value: Any) -> datetime | None:
     if not 0 <= value <= _MAX_EPOCH:
         return None
     return datetime.fromtimestamp(value, tz=UTC)
+
+
+def plausible_time(at: datetime, *, received_at: datetime) -> str:
+    """Why Meta's time ``at`` cannot be believed for an event that arrived at
+    ``received_at`` ('' when it can): before EARLIEST_PLAUSIBLE, or more than MAX_AHEAD
+    after the arrival."""
+    if at < EARLIEST_PLAUSIBLE:
+        return f"before {EARLIEST_PLAUSIBLE:%Y-%m-%d}"
+    if at > received_at + MAX_AHEAD:
+        return "more than a day after it arrived"
+    return ""
+
+
+def believable_time(value: Any, *, received_at: datetime, report: Report) -> datetime | None:
+    """Meta's time ``value`` (see ``as_time``) when it can be believed, else None: when it
+    is missing or malformed, and when it is outside the plausible window (then counted as
+    ``timestamps_clamped``); the caller uses the arrival time instead."""
+    at = as_time(value)
+    if at is not None and plausible_time(at, received_at=received_at):
+        report.counts["timestamps_clamped"] += 1
+        return None
+    return at
+
+
+def time_note(at: datetime, why: str) -> str:
+    """The StatusUpdate note of a time replaced by the arrival time (TIME_NOTE_PREFIX first,
+    so the outcome's own note can follow it)."""
+    return f"{TIME_NOTE_PREFIX}{at:%Y-%m-%dT%H:%M:%SZ} is {why}: used the arrival time"
+
+
+TIME_NOTE_PREFIX = "time "
 
 
 def as_dict(value: Any) -> dict:
@@ -90,7 +153,8 @@ def status_fields(
 ) -> dict[str, Any] | None:
     """The StatusUpdate fields of one value.statuses[] item, or None (a problem reported)
     when it is not an object or names no status or message. A bad timestamp is reported
-    and replaced by ``received_at``."""
+    and replaced by ``received_at``; so is one outside the plausible window (counted as
+    ``timestamps_clamped``, and said in the note)."""
     if not isinstance(item, dict):
         report.problem("a status is not an object")
         return None
@@ -103,8 +167,13 @@ def status_fields(
         report.problem("a status without a status or a message id")
         return None
     at = as_time(item.get("timestamp"))
+    note = ""
     if at is None:
         report.problem(f"status {status} of {key}: bad timestamp, used the receive time")
+        at = received_at
+    elif why := plausible_time(at, received_at=received_at):
+        report.counts["timestamps_clamped"] += 1
+        note = time_note(at, why)
         at = received_at
     errors = item.get("errors")
     return {
@@ -118,6 +187,7 @@ def status_fields(
         "conversation": as_dict(item.get("conversation")) or None,
         "pricing": as_dict(item.get("pricing")) or None,
         "errors": errors if isinstance(errors, list) else None,
+        "note": note,
     }
 
 

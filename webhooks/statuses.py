@@ -6,7 +6,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
@@ -19,7 +19,7 @@ from messaging.graph import Consequence, consequence_of
 from numbers.models import Number
 from webhooks.inbound import link_replies, lock_recipients, unlinked_replies_to
 from webhooks.models import PendingStatus, StatusOutcome, StatusUpdate
-from webhooks.parse import callback_recipient_id, first_error
+from webhooks.parse import TIME_NOTE_PREFIX, callback_recipient_id, first_error, time_note
 from webhooks.report import Report
 
 # Forward order of a message's life; failed is terminal and handled apart.
@@ -45,6 +45,18 @@ _FAILABLE = frozenset({RecipientStatus.SENT, RecipientStatus.UNKNOWN})
 # engine's sweeper turning a lost answer into "unknown"); a day means it will never match
 # (a message sent outside this product).
 PENDING_TTL = timedelta(hours=24)
+# Meta's time for a status trails the send we recorded only by clock skew and its whole
+# seconds: a status dated earlier than this before the message's sent_at cannot be right.
+SEND_SKEW = timedelta(minutes=2)
+# A status's note: the one on its time (when it was replaced) first, then its outcome's.
+_NOTE_SEP = "; "
+# What a parked status's event row is read for: its arrival time, not its body.
+_EVENT_COLUMNS_UNUSED = (
+    "update__event__body",
+    "update__event__headers",
+    "update__event__error",
+    "update__event__outcome",
+)
 
 
 # --- recording ---------------------------------------------------------------------------
@@ -104,13 +116,13 @@ def _insert_status_updates(updates: list[StatusUpdate]) -> dict[tuple[str, str],
             )
             SELECT v.event_id, v.message_key, v.status, v.wamid, v.phone_number_id, v.wa_id,
                 v.callback_data, v.at, v.conversation::jsonb, v.pricing::jsonb,
-                v.errors::jsonb, %s, '', %s
+                v.errors::jsonb, %s, v.note, %s
             FROM unnest(
                 %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-                %s::text[], %s::timestamptz[], %s::text[], %s::text[], %s::text[]
+                %s::text[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[]
             ) WITH ORDINALITY AS v(
                 event_id, message_key, status, wamid, phone_number_id, wa_id, callback_data,
-                at, conversation, pricing, errors, ordinal
+                at, conversation, pricing, errors, note, ordinal
             )
             ORDER BY v.ordinal
             ON CONFLICT (message_key, status) DO NOTHING
@@ -130,6 +142,7 @@ def _insert_status_updates(updates: list[StatusUpdate]) -> dict[tuple[str, str],
                 [_json_or_null(update.conversation) for update in rows],
                 [_json_or_null(update.pricing) for update in rows],
                 [_json_or_null(update.errors) for update in rows],
+                [update.note[:255] for update in rows],
             ],
         )
         inserted = {(key, status): pk for pk, key, status in cursor.fetchall()}
@@ -231,6 +244,7 @@ def _resolve(
     run = _match_recipients(updates, reports, dict(positions or {}))
     if not parked and run.by_id:
         _take_parked(run)
+    _clamp_to_sends(run)
     for update in _in_event_then_meta_order(run):
         _apply_one(run, update)
     done = _write_outcomes(run)
@@ -268,10 +282,11 @@ def _take_parked(run: _Pass) -> None:
     """Add the statuses parked earlier for the pass's recipients to the pass, each with the
     first event that names its message (the first event overall when none does)."""
     first_named = _first_event_naming(run)
-    found = PendingStatus.objects.select_for_update(skip_locked=True).filter(
+    # The event is read for its arrival time only, not locked (nor lockable: it may be gone).
+    found = PendingStatus.objects.select_for_update(skip_locked=True, of=("self", "update")).filter(
         Q(wamid__in=list(run.by_wamid)) | Q(callback_recipient_id__in=list(run.by_id))
     )
-    for row in found.select_related("update"):
+    for row in found.select_related("update__event").defer(*_EVENT_COLUMNS_UNUSED):
         run.parked_rows[row.update_id] = row
         named_ids = (
             getattr(run.by_wamid.get(row.wamid), "pk", None),
@@ -310,23 +325,19 @@ def _apply_one(run: _Pass, update: StatusUpdate) -> None:
     """Apply ``update`` to its recipient in memory, or set it waiting (message unknown, or
     still the engine's) or ignored (a callback id that cannot be trusted)."""
     report = run.report_of(update)
-    recipient = run.by_wamid.get(update.wamid) if update.wamid else None
+    recipient, mismatch = _recipient_of(run, update)
+    if mismatch:
+        update.outcome = StatusOutcome.IGNORED
+        _set_note(update, mismatch)
+        report.counts[update.outcome] += 1
+        return
     if recipient is None:
-        candidate = run.by_id.get(callback_recipient_id(update.callback_data) or 0)
-        if candidate is not None:
-            mismatch = _callback_mismatch(candidate, update, run.pnid_numbers())
-            if mismatch:
-                update.outcome, update.note = StatusOutcome.IGNORED, mismatch
-                report.counts[update.outcome] += 1
-                return
-            recipient = candidate
-    if recipient is None:
-        update.note = "message not known yet"
+        _set_note(update, "message not known yet")
         run.waiting.append(update)
         return
     update.recipient = recipient
     if recipient.status in ENGINE_OWNED:
-        update.note = f"waits for the send's answer (message is {recipient.status})"
+        _set_note(update, f"waits for the send's answer (message is {recipient.status})")
         run.waiting.append(update)
         return
     fields = _advance(recipient, update)
@@ -341,6 +352,65 @@ def _apply_one(run: _Pass, update: StatusUpdate) -> None:
     ):
         run.to_suppress.append((recipient, report))
     report.counts[update.outcome] += 1
+
+
+def _recipient_of(run: _Pass, update: StatusUpdate) -> tuple[Recipient | None, str]:
+    """The locked recipient ``update`` names, by wamid or else by our id in its callback
+    data (None when neither is known); and why that callback id cannot be trusted ('' when
+    it can, or was not needed)."""
+    recipient = run.by_wamid.get(update.wamid) if update.wamid else None
+    if recipient is not None:
+        return recipient, ""
+    candidate = run.by_id.get(callback_recipient_id(update.callback_data) or 0)
+    if candidate is None:
+        return None, ""
+    mismatch = _callback_mismatch(candidate, update, run.pnid_numbers())
+    return (None, mismatch) if mismatch else (candidate, "")
+
+
+def _clamp_to_sends(run: _Pass) -> None:
+    """Give the statuses dated before their message was sent (by more than SEND_SKEW) the
+    time their event arrived, noted on the status and counted as ``timestamps_clamped``.
+
+    Before the statuses are ordered, so the replaced time is the one they apply in. A time
+    replaced already (out of the plausible window when read) is left as it is; a message
+    still the engine's has no send time to compare with yet, and is checked when applied.
+    """
+    for update in run.updates:
+        recipient, _ = _recipient_of(run, update)
+        if (
+            recipient is None
+            or recipient.status in ENGINE_OWNED
+            or recipient.sent_at is None
+            or update.note.startswith(TIME_NOTE_PREFIX)
+            or update.at >= recipient.sent_at - SEND_SKEW
+        ):
+            continue
+        why = f"before the message was sent ({recipient.sent_at:%Y-%m-%dT%H:%M:%SZ})"
+        _set_note(update, time_note(update.at, why))
+        update.at = _arrival(update)
+        run.report_of(update).counts["timestamps_clamped"] += 1
+
+
+def _arrival(update: StatusUpdate) -> datetime:
+    """When the event carrying ``update`` arrived; when its row was written once retention
+    deleted that event. The event is the instance the update was read with (no query)."""
+    event = update.event
+    return event.received_at if event is not None else update.created_at
+
+
+def _set_note(update: StatusUpdate, text: str) -> None:
+    """Set ``update``'s note to ``text`` (the outcome's), after its time note if it has one
+    (a replaced time stays said whatever happens to the status next)."""
+    timed = update.note.startswith(TIME_NOTE_PREFIX)
+    time_part, _, outcome_part = (
+        update.note.partition(_NOTE_SEP) if timed else ("", "", update.note)
+    )
+    if text.startswith(TIME_NOTE_PREFIX):
+        time_part = text
+    else:
+        outcome_part = text
+    update.note = _NOTE_SEP.join(part for part in (time_part, outcome_part) if part)
 
 
 def _write_outcomes(run: _Pass) -> list[StatusUpdate]:
@@ -426,16 +496,17 @@ def _write_recipients(recipients: list[Recipient]) -> None:
 
 
 def _write_status_outcomes(updates: list[StatusUpdate]) -> None:
-    """Each status row's recipient, outcome and note, in one statement."""
+    """Each status row's recipient, outcome, note and time (replaced when implausible),
+    in one statement."""
     if not updates:
         return
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             UPDATE {StatusUpdate._meta.db_table} AS s
-            SET recipient_id = v.recipient_id, outcome = v.outcome, note = v.note
-            FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[])
-                AS v(id, recipient_id, outcome, note)
+            SET recipient_id = v.recipient_id, outcome = v.outcome, note = v.note, at = v.at
+            FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::timestamptz[])
+                AS v(id, recipient_id, outcome, note, at)
             WHERE s.id = v.id
             """,  # noqa: S608 - the table name is ours, every value is a parameter
             [
@@ -443,6 +514,7 @@ def _write_status_outcomes(updates: list[StatusUpdate]) -> None:
                 [update.recipient_id for update in updates],
                 [update.outcome for update in updates],
                 [update.note[:255] for update in updates],
+                [update.at for update in updates],
             ],
         )
 
@@ -483,10 +555,12 @@ def _advance(recipient: Recipient, update: StatusUpdate) -> set[str]:
     """
     fields: set[str] = set()
     if recipient.status == RecipientStatus.CANCELLED:
-        update.outcome, update.note = StatusOutcome.IGNORED, "message was cancelled"
+        update.outcome = StatusOutcome.IGNORED
+        _set_note(update, "message was cancelled")
         return fields
     if update.status != "failed" and update.status not in RANK:
-        update.outcome, update.note = StatusOutcome.IGNORED, f"status {update.status!r} not tracked"
+        update.outcome = StatusOutcome.IGNORED
+        _set_note(update, f"status {update.status!r} not tracked")
         return fields
     if update.wamid and not recipient.wamid:
         # An "unknown" send resolved by our callback id: now we know its wamid.
@@ -530,8 +604,9 @@ def pending_statuses_apply(*, limit: int = 1000) -> int:
     now = timezone.now()
     with transaction.atomic():
         rows = list(
-            PendingStatus.objects.select_for_update(skip_locked=True)
-            .select_related("update")
+            PendingStatus.objects.select_for_update(skip_locked=True, of=("self", "update"))
+            .select_related("update__event")
+            .defer(*_EVENT_COLUMNS_UNUSED)
             .order_by(F("last_tried_at").asc(nulls_first=True), "pk")[:limit]
         )
         if not rows:
@@ -544,9 +619,10 @@ def pending_statuses_apply(*, limit: int = 1000) -> int:
             row for row in rows if row.update_id in waiting and row.created_at < now - PENDING_TTL
         ]
         if stale:
-            StatusUpdate.objects.filter(pk__in=[row.update_id for row in stale]).update(
-                outcome=StatusOutcome.EXPIRED, note="no message matched within a day"
-            )
+            for row in stale:
+                row.update.outcome = StatusOutcome.EXPIRED
+                _set_note(row.update, "no message matched within a day")
+            _write_status_outcomes([row.update for row in stale])
             PendingStatus.objects.filter(pk__in=[row.pk for row in stale]).delete()
         PendingStatus.objects.filter(
             pk__in=[row.pk for row in rows if row.update_id in waiting]

@@ -1,4 +1,5 @@
-"""Celery tasks on the ``webhooks`` queue: drain stored events in batches, retry what waits."""
+"""Celery tasks: drain stored events in batches and retry what waits (``webhooks`` queue);
+prune what is past retention (``periodic`` queue)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from redis.exceptions import RedisError
 
 from config.redis import get_redis
 from webhooks.ingest import DRAIN_BATCH, webhook_events_drain, webhook_events_requeue
+from webhooks.refusals import webhook_refusals_flush
+from webhooks.retention import webhook_data_prune
 from webhooks.statuses import pending_statuses_apply
 
 logger = logging.getLogger(__name__)
@@ -31,6 +34,8 @@ DRAIN_GATHER_SECONDS = float(os.environ.get("WEBHOOK_DRAIN_GATHER", "0.2"))
 # A drain stops after this long and queues its successor, so a link stays short and the
 # queue's other tasks (the periodic retry) get a worker.
 DRAIN_SECONDS = 20.0
+# A prune stops after this long (well inside the task time limits) and queues the next.
+PRUNE_SECONDS = 60.0
 
 
 def request_drain(*, gather: bool = True) -> None:
@@ -101,3 +106,27 @@ def retry_webhook_work() -> None:
         # The queued flag may belong to the lost task: queue regardless of it.
         _forget_queued_drain()
         request_drain()
+
+
+@shared_task(queue="webhooks", ignore_result=True)
+def flush_webhook_refusals() -> None:
+    """Periodic: move the refusal counts kept in Redis into the admin's counters."""
+    webhook_refusals_flush()
+
+
+@shared_task(queue="periodic", ignore_result=True)
+def prune_webhook_data() -> None:
+    """Daily: delete webhook events, refusal samples and counters older than
+    WEBHOOK_RETENTION_DAYS (webhooks/retention.py); a run with more left queues the next."""
+    result = webhook_data_prune(seconds=PRUNE_SECONDS)
+    logger.info(
+        "webhook retention: deleted %d events (%d never processed), %d refusal samples, "
+        "%d refusal counters older than %s",
+        result.events,
+        result.unprocessed,
+        result.samples,
+        result.counters,
+        result.cutoff.isoformat(),
+    )
+    if result.more:
+        prune_webhook_data.apply_async()

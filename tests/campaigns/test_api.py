@@ -16,7 +16,28 @@ from campaigns.models import (
     Suppression,
 )
 from campaigns.tasks import import_contacts_task
-from tests.campaigns.conftest import make_number, make_template, run_import, upload
+from tests.campaigns.conftest import run_import, upload
+from tests.factories import make_number, make_template
+
+# The report's columns: a contract for the spreadsheets and scripts that read it.
+REPORT_HEADER = [
+    "id",
+    "row",
+    "phone",
+    "template",
+    "number",
+    "status",
+    "wamid",
+    "attempts",
+    "error_code",
+    "error_title",
+    "error_details",
+    "sent_at",
+    "delivered_at",
+    "read_at",
+    "failed_at",
+    "replied_at",
+]
 
 pytestmark = pytest.mark.django_db
 
@@ -74,8 +95,8 @@ def test_create_with_a_time_schedules_it(api, owner, number, template):
 def test_create_refuses_another_workspaces_number_and_template(
     api, owner, number, template, other_workspace
 ):
-    foreign_number = make_number(other_workspace, phone_number_id="299")
-    foreign_template = make_template(other_workspace)
+    foreign_number = make_number(workspace=other_workspace, phone_number_id="299")
+    foreign_template = make_template(workspace=other_workspace)
     response = api(owner).post(
         "/api/campaigns/",
         {
@@ -96,13 +117,13 @@ def test_create_refuses_another_workspaces_number_and_template(
 
 
 def test_create_refuses_unsendable_and_other_waba_templates(api, owner, number, workspace):
-    paused = make_template(workspace, name="paused", status="PAUSED")
+    paused = make_template(workspace=workspace, name="paused", status="PAUSED")
     response = api(owner).post("/api/campaigns/", create_body(number, paused), format="json")
     assert response.status_code == 400
     assert response.json() == {
         "templates": ["template 'paused' (en_US) cannot be sent: it is PAUSED"]
     }
-    elsewhere = make_template(workspace, name="elsewhere", waba_id="999")
+    elsewhere = make_template(workspace=workspace, name="elsewhere", waba_id="999")
     response = api(owner).post("/api/campaigns/", create_body(number, elsewhere), format="json")
     assert response.json() == {
         "templates": [
@@ -154,7 +175,7 @@ def test_templates_are_fixed_once_contacts_exist_but_numbers_respread(
     api, owner, campaign, workspace
 ):
     run_import(campaign, "phone,1,2\n9812345678,A,1\n9812345679,B,2\n9812345680,C,3\n")
-    other = make_template(workspace, name="other")
+    other = make_template(workspace=workspace, name="other")
     response = api(owner).patch(
         f"/api/campaigns/{campaign.pk}/", {"templates": [{"template": other.pk}]}, format="json"
     )
@@ -166,7 +187,7 @@ def test_templates_are_fixed_once_contacts_exist_but_numbers_respread(
         ]
     }
     first = campaign.numbers.get()
-    second = make_number(workspace, "second", "202")
+    second = make_number(workspace=workspace, label="second", phone_number_id="202")
     response = api(owner).patch(
         f"/api/campaigns/{campaign.pk}/", {"numbers": [first.pk, second.pk]}, format="json"
     )
@@ -342,24 +363,7 @@ def test_report_export_escapes_formula_cells(api, owner, campaign):
     rows = read_csv(response)
     recipient = Recipient.objects.get()
     assert rows == [
-        [
-            "id",
-            "row",
-            "phone",
-            "template",
-            "number",
-            "status",
-            "wamid",
-            "attempts",
-            "error_code",
-            "error_title",
-            "error_details",
-            "sent_at",
-            "delivered_at",
-            "read_at",
-            "failed_at",
-            "replied_at",
-        ],
+        REPORT_HEADER,
         [
             str(recipient.pk),
             "2",
@@ -478,23 +482,4 @@ def test_unauthenticated_calls_are_401(api, campaign):
 def test_exports_answer_an_accept_text_csv_client(api, owner, campaign):
     response = api(owner).get(f"/api/campaigns/{campaign.pk}/report.csv", HTTP_ACCEPT="text/csv")
     assert response.status_code == 200
-    assert read_csv(response) == [
-        [
-            "id",
-            "row",
-            "phone",
-            "template",
-            "number",
-            "status",
-            "wamid",
-            "attempts",
-            "error_code",
-            "error_title",
-            "error_details",
-            "sent_at",
-            "delivered_at",
-            "read_at",
-            "failed_at",
-            "replied_at",
-        ]
-    ]
+    assert read_csv(response) == [REPORT_HEADER]

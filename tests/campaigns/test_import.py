@@ -15,7 +15,8 @@ from campaigns.models import (
     Suppression,
 )
 from templates_sync.rendering import surely_renders
-from tests.campaigns.conftest import make_campaign, make_number, make_template, run_import
+from tests.campaigns.conftest import run_import
+from tests.factories import make_campaign, make_number, make_template
 
 pytestmark = pytest.mark.django_db
 
@@ -300,7 +301,7 @@ def test_a_missing_column_rejects_rows_naming_the_parameter(campaign):
 
 def test_var_columns_header_and_button_map_by_name(workspace, number):
     template = make_template(
-        workspace,
+        workspace=workspace,
         name="sale",
         components=[
             {"type": "HEADER", "format": "IMAGE"},
@@ -308,7 +309,7 @@ def test_var_columns_header_and_button_map_by_name(workspace, number):
             {"type": "BUTTONS", "buttons": [{"type": "URL", "url": "https://x.in/{{1}}"}]},
         ],
     )
-    campaign = make_campaign(workspace, [number], [template])
+    campaign = make_campaign(workspace=workspace, numbers=[number], templates=[template])
     job = run_import(
         campaign, "Mobile,VAR1,var2,Header,Button\n9812345678,Asha,20%,https://x.in/a.png,s/1\n"
     )
@@ -323,12 +324,12 @@ def test_var_columns_header_and_button_map_by_name(workspace, number):
 
 def test_named_parameters_map_by_column_name_or_by_variable_mapping(workspace, number):
     named = make_template(
-        workspace,
+        workspace=workspace,
         name="welcome",
         body="Hi {{first_name}}, code {{code}}",
         parameter_format="NAMED",
     )
-    campaign = make_campaign(workspace, [number], [named])
+    campaign = make_campaign(workspace=workspace, numbers=[number], templates=[named])
     campaign.variable_mapping = {str(named.pk): {"body.code": "Coupon"}}
     campaign.save()
     job = run_import(campaign, "phone,First Name,coupon,code\n9812345678,Asha,FALL25,ignored\n")
@@ -338,8 +339,8 @@ def test_named_parameters_map_by_column_name_or_by_variable_mapping(workspace, n
 
 
 def test_marketing_templates_are_not_sent_to_us_numbers(workspace, number):
-    promo = make_template(workspace, name="promo", category="MARKETING")
-    campaign = make_campaign(workspace, [number], [promo])
+    promo = make_template(workspace=workspace, name="promo", category="MARKETING")
+    campaign = make_campaign(workspace=workspace, numbers=[number], templates=[promo])
     job = run_import(campaign, HEADER + "+1 415 555 0100,Bob,B1\n9812345678,Asha,A1\n")
     assert counts(job) == (2, 1, 1, 0, 0)
     assert problems(job) == [
@@ -361,9 +362,14 @@ def test_default_region_comes_from_settings(campaign, settings):
 
 
 def test_templates_get_contacts_by_weight_and_numbers_evenly(workspace):
-    numbers = [make_number(workspace, "n1", "201"), make_number(workspace, "n2", "202")]
-    a, b, c = (make_template(workspace, name=name) for name in ("a", "b", "c"))
-    campaign = make_campaign(workspace, numbers, [(a, 3), (b, 2), (c, 1)])
+    numbers = [
+        make_number(workspace=workspace, label="n1", phone_number_id="201"),
+        make_number(workspace=workspace, label="n2", phone_number_id="202"),
+    ]
+    a, b, c = (make_template(workspace=workspace, name=name) for name in ("a", "b", "c"))
+    campaign = make_campaign(
+        workspace=workspace, numbers=numbers, templates=[(a, 3), (b, 2), (c, 1)]
+    )
     rows = "".join(f"98123450{i:02d},N{i},X{i}\n" for i in range(12))
     job = run_import(campaign, HEADER + rows)
     assert counts(job) == (12, 12, 0, 0, 0)
@@ -388,12 +394,17 @@ def test_templates_get_contacts_by_weight_and_numbers_evenly(workspace):
 
 
 def test_the_same_file_gives_the_same_split(workspace):
-    number = make_number(workspace)
-    a, b = make_template(workspace, name="a"), make_template(workspace, name="b")
+    number = make_number(workspace=workspace)
+    a, b = (
+        make_template(workspace=workspace, name="a"),
+        make_template(workspace=workspace, name="b"),
+    )
     rows = HEADER + "".join(f"98123450{i:02d},N{i},X{i}\n" for i in range(7))
     splits = []
     for name in ("first", "second"):
-        campaign = make_campaign(workspace, [number], [(a, 2), (b, 1)], name=name)
+        campaign = make_campaign(
+            workspace=workspace, numbers=[number], templates=[(a, 2), (b, 1)], name=name
+        )
         run_import(campaign, rows)
         splits.append(
             list(

@@ -8,7 +8,8 @@ from django.utils import timezone
 from campaigns.models import Campaign, Recipient
 from campaigns.preflight import campaign_preflight
 from campaigns.tasks import start_due_campaigns
-from tests.campaigns.conftest import make_number, run_import
+from tests.campaigns.conftest import run_import
+from tests.factories import make_number
 
 pytestmark = pytest.mark.django_db
 
@@ -49,10 +50,10 @@ def test_every_problem_is_listed(campaign, number, template, workspace):
 
 
 def test_audience_beyond_the_tier_headroom_is_a_problem(workspace, template):
-    from tests.campaigns.conftest import make_campaign
+    from tests.factories import make_campaign
 
-    number = make_number(workspace, messaging_limit_tier="TIER_250")
-    campaign = make_campaign(workspace, [number], [template])
+    number = make_number(workspace=workspace, messaging_limit_tier="TIER_250")
+    campaign = make_campaign(workspace=workspace, numbers=[number], templates=[template])
     rows = "".join(f"98123{i:05d},N,X\n" for i in range(251))
     run_import(campaign, "phone,1,2\n" + rows)
     result = campaign_preflight(campaign=campaign, check_meta=False)
@@ -73,7 +74,7 @@ def test_due_scheduled_campaigns_start_or_fail_their_preflight(
     campaign, workspace, number, template, monkeypatch
 ):
     from campaigns.services import lifecycle
-    from tests.campaigns.conftest import make_campaign
+    from tests.factories import make_campaign
 
     # The rule is the service's; Meta's side of the pre-flight is tested elsewhere.
     monkeypatch.setattr(
@@ -82,8 +83,8 @@ def test_due_scheduled_campaigns_start_or_fail_their_preflight(
         lambda campaign: campaign_preflight(campaign=campaign, check_meta=False),
     )
     run_import(campaign, CSV)
-    empty = make_campaign(workspace, [number], [template], name="empty")
-    later = make_campaign(workspace, [number], [template], name="later")
+    empty = make_campaign(workspace=workspace, numbers=[number], templates=[template], name="empty")
+    later = make_campaign(workspace=workspace, numbers=[number], templates=[template], name="later")
     past = timezone.now() - dt.timedelta(minutes=1)
     Campaign.objects.filter(pk__in=[campaign.pk, empty.pk]).update(
         status="scheduled", scheduled_at=past

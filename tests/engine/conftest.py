@@ -9,9 +9,8 @@ from dataclasses import dataclass
 import pytest
 import redis
 from django.db import connection
-from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignStatus, CampaignTemplate, Recipient
+from campaigns.models import Campaign, CampaignStatus
 from config import procs
 from config.celery import app as celery_app
 from config.redis import get_redis
@@ -19,6 +18,7 @@ from graph_simulator.seed import DEMO_PHONE_NUMBER_IDS, DEMO_TOKEN, DEMO_WABA_ID
 from numbers.models import Number
 from templates_sync.models import Template
 from templates_sync.services import templates_sync
+from tests.factories import make_campaign, make_number, make_recipients
 
 
 @dataclass
@@ -29,27 +29,18 @@ class Setup:
     hello: Template  # hello_world: no parameters
 
     def campaign(self, *, count: int, numbers=None, status=CampaignStatus.RUNNING, phones=None):
-        """A campaign with ``count`` recipients spread round-robin over ``numbers``."""
+        """A campaign sending ``promo`` to ``count`` recipients (or one per phone of
+        ``phones``), spread round-robin over ``numbers`` (default: the first)."""
         numbers = numbers or self.numbers[:1]
-        campaign = Campaign.objects.create(
+        campaign = make_campaign(
             workspace=self.workspace,
             name=f"c{Campaign.objects.count() + 1}",
+            numbers=numbers,
+            templates=[self.promo],
             status=status,
-            started_at=timezone.now() if status == CampaignStatus.RUNNING else None,
         )
-        campaign.numbers.set(numbers)
-        CampaignTemplate.objects.create(campaign=campaign, template=self.promo, weight=1)
-        phones = phones or [f"+9198{i:08d}" for i in range(count)]
-        Recipient.objects.bulk_create(
-            Recipient(
-                campaign=campaign,
-                phone=phone,
-                variables={"body.1": f"Name{i}", "body.2": f"CODE{i}"},
-                template=self.promo,
-                number=numbers[i % len(numbers)],
-                row_number=i + 2,
-            )
-            for i, phone in enumerate(phones)
+        make_recipients(
+            campaign=campaign, count=count, phones=phones, template=self.promo, numbers=numbers
         )
         return campaign
 
@@ -59,12 +50,15 @@ def engine(sim, workspace) -> Setup:
     """Both demo numbers (uncapped here) and the simulator's templates, synced for real."""
     sim.set_faults(mps=0)
     numbers = [
-        Number.objects.create(
+        make_number(
             workspace=workspace,
             label=f"demo {i + 1}",
             phone_number_id=phone_number_id,
             waba_id=DEMO_WABA_ID,
             access_token=DEMO_TOKEN,
+            # Nothing from Meta's profile: no tier, so pre-flight only warns about headroom.
+            display_phone_number="",
+            messaging_limit_tier="",
             max_mps=1000,
         )
         for i, phone_number_id in enumerate(DEMO_PHONE_NUMBER_IDS)
@@ -96,15 +90,19 @@ def worker_env(sim, settings, **extra) -> dict[str, str]:
 
 @pytest.fixture
 def start_worker(sim, settings, tmp_path):
-    """``start_worker(name)`` runs a real worker (sending, webhooks, default queues); stopped after the test."""
+    """``start_worker(name)`` runs a real worker (sending, webhooks, default queues); stopped after
+    the test. ``restart=True``: config.procs restarts it when it exits, as the demo's are."""
     started: list[procs.ManagedProcess] = []
 
-    def start(name: str = "w1", *, concurrency: int = 4, **env) -> procs.ManagedProcess:
+    def start(
+        name: str = "w1", *, concurrency: int = 4, restart: bool = False, **env
+    ) -> procs.ManagedProcess:
         worker = procs.celery_worker(
             name,
             "sending,webhooks,default",
             concurrency=concurrency,
             env=worker_env(sim, settings, **env),
+            restart=restart,
         )
         worker.log_dir = tmp_path
         started.append(worker.start())

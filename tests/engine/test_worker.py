@@ -142,31 +142,12 @@ def test_a_worker_killed_mid_batch_sends_nothing_twice_and_strands_nothing(
     assert {statuses[p] for p in accepted} == {RecipientStatus.DELIVERED}
 
 
-class SupervisedWorker:
-    """A worker kept running the way production's process supervisor keeps it
-    (docs/production.md): ``ensure_running()`` starts a fresh one if it has exited."""
-
-    def __init__(self, start_worker, name: str, **options) -> None:
-        self._start_worker = start_worker
-        self._name = name
-        self._options = options
-        self.workers = [start_worker(name, **options)]
-
-    def ensure_running(self) -> None:
-        if self.workers[-1].alive():
-            return
-        self.workers[-1].kill()  # its pool processes may outlive it for a moment
-        name = f"{self._name}-{len(self.workers) + 1}"
-        self.workers.append(self._start_worker(name, **self._options))
-
-
 def test_redis_restarted_mid_run_loses_no_contact_and_sends_nothing_twice(
     engine, sim, start_worker, settings, private_redis
 ):
     settings.SWEEP_GRACE_SECONDS = 1
-    supervisor = SupervisedWorker(
-        start_worker, "survivor", concurrency=2, TEST_REDIS_URL=private_redis.url
-    )
+    # Supervised as production's are (docs/production.md): config.procs restarts it.
+    start_worker("survivor", concurrency=2, restart=True, TEST_REDIS_URL=private_redis.url)
     sim.set_faults(latency_ms=[8, 8])
     get_redis().set(ratelimit.RATE_KEY, "1000")
     campaign = engine.campaign(count=300, status=CampaignStatus.DRAFT)
@@ -177,11 +158,10 @@ def test_redis_restarted_mid_run_loses_no_contact_and_sends_nothing_twice(
     get_redis().connection_pool.disconnect()
     assert sim.counts()["total"] < 300  # mid-run
 
-    # The worker may survive, or exit "Unrecoverable error" seconds later (kombu
-    # fails restoring the task it had in hand): the supervisor then replaces it,
-    # while the test plays beat's sweeper.
+    # The worker exits "Unrecoverable error" (kombu fails restoring the task it
+    # had in hand) and its supervisor starts it again, while the test plays
+    # beat's sweeper.
     def done() -> bool:
-        supervisor.ensure_running()
         sweep()
         return finished(campaign)
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 from django.db.models import Count, Q
-from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignStatus, CampaignTemplate, Recipient, RecipientStatus
+from campaigns.models import Campaign, CampaignStatus, Recipient, RecipientStatus
 from numbers.models import Number
 from templates_sync.models import Template, TemplateStatus
+from tests.factories import make_campaign, make_number, make_recipient, make_template
 from webhooks.ingest import webhook_event_process, webhook_events_drain
 from webhooks.models import WebhookEvent, WebhookEventStatus
 
@@ -92,42 +92,37 @@ class World:
         phone: str,
         *,
         status: str = RecipientStatus.SENT,
-        wamid: str | None = "auto",
         campaign: Campaign | None = None,
         number: Number | None = None,
         sent_at: datetime | None = None,
+        **fields: Any,
     ) -> Recipient:
-        """A recipient in ``status`` as the engine leaves it (sent: wamid and sent_at set)."""
-        campaign = campaign or self.campaign
-        accepted = status in (RecipientStatus.SENT, RecipientStatus.DELIVERED, RecipientStatus.READ)
-        recipient = Recipient.objects.create(
-            campaign=campaign,
+        """``make_recipient`` with the world's campaign, template and number, sent at(0) by
+        default: a sent row has the wamid ``wamid.<digits>`` unless ``wamid=`` says otherwise."""
+        return make_recipient(
+            campaign=campaign or self.campaign,
             phone=phone,
             template=self.template,
             number=number or self.number,
             status=status,
-            wamid=f"wamid.{phone.lstrip('+')}"
-            if wamid == "auto" and accepted
-            else (None if wamid == "auto" else wamid),
-            sent_at=(sent_at or at(0)) if accepted else None,
-            attempts=0 if status == RecipientStatus.PENDING else 1,
+            sent_at=sent_at or at(0),
+            **fields,
         )
-        return recipient
 
     def new_campaign(self, name: str, status: str = CampaignStatus.RUNNING) -> Campaign:
-        campaign = Campaign.objects.create(
-            workspace=self.workspace, name=name, status=status, started_at=timezone.now()
+        return make_campaign(
+            workspace=self.workspace,
+            name=name,
+            status=status,
+            numbers=[self.number],
+            templates=[self.template],
         )
-        campaign.numbers.set([self.number])
-        CampaignTemplate.objects.create(campaign=campaign, template=self.template)
-        return campaign
 
 
 @pytest.fixture
 def world(workspace) -> World:
-    number = Number.objects.create(
+    number = make_number(
         workspace=workspace,
-        label="main",
         phone_number_id=PNID,
         waba_id=WABA_ID,
         access_token="token-1",
@@ -135,26 +130,25 @@ def world(workspace) -> World:
         quality_rating="GREEN",
         messaging_limit_tier="TIER_1K",
     )
-    other = Number.objects.create(
+    other = make_number(
         workspace=workspace,
         label="second",
         phone_number_id=OTHER_PNID,
         waba_id=WABA_ID,
         access_token="token-2",
         display_phone_number="+1 555-000-0002",
+        messaging_limit_tier="",
     )
-    template = Template.objects.create(
+    template = make_template(
         workspace=workspace,
         number=number,
         waba_id=WABA_ID,
         meta_id="300000000000001",
         name="seasonal_promo",
-        language="en_US",
         category="MARKETING",
         status=TemplateStatus.APPROVED,
+        components=[],
         synced_at=at(0),
-        last_seen_at=at(0),
-        status_changed_at=at(0),
     )
     world = World(workspace, number, other, template, None)  # type: ignore[arg-type]
     world.campaign = world.new_campaign("Autumn sale")

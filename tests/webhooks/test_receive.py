@@ -21,8 +21,9 @@ from tests.webhooks.conftest import (
 )
 from webhooks import tasks as webhook_tasks
 from webhooks.ingest import webhook_event_process, webhook_events_requeue
-from webhooks.models import WebhookEvent, WebhookEventStatus
-from webhooks.views import UNTRUSTED_BODY_LIMIT, signature_valid
+from webhooks.models import WebhookEvent, WebhookEventStatus, WebhookRefusalSample
+from webhooks.refusals import SAMPLE_BODY_BYTES
+from webhooks.views import signature_valid
 
 pytestmark = pytest.mark.django_db
 
@@ -148,7 +149,7 @@ def test_the_periodic_retry_queues_a_drain_for_events_a_lost_task_left_behind(
     assert len(queued) == 2
 
 
-def test_forged_signature_is_403_kept_truncated_as_untrusted_and_never_processed(
+def test_forged_signature_is_403_sampled_truncated_and_never_stored_as_an_event(
     post, world, django_capture_on_commit_callbacks
 ):
     recipient = world.recipient("+919800000001")
@@ -157,18 +158,16 @@ def test_forged_signature_is_403_kept_truncated_as_untrusted_and_never_processed
             status(recipient.wamid, "read", 9), *[status(f"w{i}", "sent", 1) for i in range(40)]
         )
     ).encode()
-    assert len(body) > UNTRUSTED_BODY_LIMIT
+    assert len(body) > SAMPLE_BODY_BYTES
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = post(body, signature=sign(body, "another-secret"))
 
     assert response.status_code == 403
     assert callbacks == []
-    [event] = WebhookEvent.objects.all()
-    assert (event.status, event.signature_valid, event.error) == ("flagged", False, "bad signature")
-    assert event.body_bytes == body[:UNTRUSTED_BODY_LIMIT]
-    # Even the admin's forced reprocess refuses it.
-    assert webhook_event_process(event_id=event.pk, force=True).status == "flagged"
+    assert WebhookEvent.objects.count() == 0
+    [sample] = WebhookRefusalSample.objects.all()
+    assert (sample.reason, sample.body_bytes) == ("bad signature", body[:SAMPLE_BODY_BYTES])
     recipient.refresh_from_db()
     assert (recipient.status, recipient.read_at) == ("sent", None)
 
@@ -177,8 +176,8 @@ def test_missing_signature_is_403_and_nothing_applied(post, world):
     recipient = world.recipient("+919800000001")
     response = post(statuses_payload(status(recipient.wamid, "read", 9)), signature=None)
     assert response.status_code == 403
-    [event] = WebhookEvent.objects.all()
-    assert (event.signature_valid, event.error) == (False, "missing signature")
+    assert WebhookEvent.objects.count() == 0
+    assert WebhookRefusalSample.objects.get().reason == "missing signature"
     assert process_received() == []
     recipient.refresh_from_db()
     assert recipient.status == "sent"

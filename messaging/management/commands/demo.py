@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import queue
 import random
 import secrets
 import signal
@@ -80,6 +81,7 @@ class Command(BaseCommand):
             raise CommandError("--contacts must be at least 10")
         simulator_url = f"http://127.0.0.1:{simulator_port}"
         password = self._demo_login()
+        self.supervisor_events: queue.SimpleQueue[str] = queue.SimpleQueue()
         stack = self._stack(bind, simulator_url, simulator_port)
         stopping: list[bool] = []
         signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
@@ -105,13 +107,15 @@ class Command(BaseCommand):
             )
             if keep_running:
                 self._say("the stack stays up; Ctrl-C stops it")
-                while not stopping and all(p.alive() for p in stack):
+                while not stopping and all(p.up() for p in stack):
+                    self._say_restarts()
                     time.sleep(0.5)
         except KeyboardInterrupt:
             pass
         finally:
             for process in reversed(stack):
                 process.stop()
+            self._say_restarts()
             self._say("stack stopped")
 
     # -- set-up ----------------------------------------------------------------------
@@ -154,14 +158,17 @@ class Command(BaseCommand):
             ],
             env,
         )
-        return [
-            simulator,
-            procs.gunicorn(bind=bind, env=env),
-            procs.celery_worker(
-                "worker", "sending,webhooks,periodic,default", concurrency=4, env=env
-            ),
-            procs.celery_beat(env=env),
-        ]
+        # Nothing supervises the demo's processes, so the helper restarts the
+        # worker and beat when they exit (a Celery worker does when the Redis
+        # broker restarts: docs/production.md). The simulator is the test double
+        # of Meta and keeps its state in memory; gunicorn restarts its own workers.
+        worker = procs.celery_worker(
+            "worker", "sending,webhooks,periodic,default", concurrency=4, env=env, restart=True
+        )
+        beat = procs.celery_beat(env=env, restart=True)
+        for process in (worker, beat):
+            process.on_event = self.supervisor_events.put
+        return [simulator, procs.gunicorn(bind=bind, env=env), worker, beat]
 
     def _use(self, simulator_url: str) -> None:
         self.simulator = SimulatorControl(simulator_url)
@@ -249,6 +256,7 @@ class Command(BaseCommand):
         self.rates: list[tuple[float, int]] = []
         started = time.monotonic()
         while not stopping:
+            self._say_restarts(progress)
             campaign.refresh_from_db()
             counts = campaign_counts([campaign.pk])[campaign.pk]
             done = counts["total"] - sum(counts[status] for status in NOT_DONE_STATES)
@@ -262,7 +270,7 @@ class Command(BaseCommand):
             )
             if campaign.status in FINISHED:
                 break
-            dead = [p.name for p in stack if not p.alive()]
+            dead = [p.name for p in stack if not p.up()]
             if dead:
                 raise CommandError(f"stopped unexpectedly: {', '.join(dead)} (see var/log/)")
             time.sleep(0.5)
@@ -275,6 +283,7 @@ class Command(BaseCommand):
         deadline = time.monotonic() + timeout
         previous, quiet_since = None, time.monotonic()
         while time.monotonic() < deadline:
+            self._say_restarts()
             counts = campaign_counts([campaign.pk])[campaign.pk]
             now = (counts["delivered"], counts["read"], counts["failed"], counts["replied"])
             webhooks = self.simulator.webhooks()
@@ -321,6 +330,18 @@ class Command(BaseCommand):
 
     def _say(self, text: str) -> None:
         self.stdout.write(text)
+
+    def _say_restarts(self, progress: Progress | None = None) -> None:
+        """Prints the exits and restarts the process helper reported (from its monitor
+        threads) since the last call, on lines of their own between redraws of the bar."""
+        while True:
+            try:
+                text = self.supervisor_events.get_nowait()
+            except queue.Empty:
+                return
+            if progress is not None:
+                progress.close()
+            self.stdout.write(self.style.WARNING(text))
 
 
 def demo_csv(contacts: int) -> bytes:
