@@ -22,7 +22,6 @@ import argparse
 import os
 import secrets
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,8 @@ from psycopg import sql
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from servers import free_port, in_dir  # noqa: E402
 
 from config.env import parse_database_url  # noqa: E402
 from config.procs import VENV_BIN, ManagedProcess, wait_http  # noqa: E402
@@ -88,18 +89,6 @@ for workspace in Workspace.objects.filter(slug="bench-upload"):
     workspace.delete()
 get_user_model().objects.filter(username="bench-upload").delete()
 """
-
-
-def in_dir(directory: Path, argv: list[str]) -> list[str]:
-    """``argv`` run from ``directory``: the checkout a server imports must be its working
-    directory (the ``numbers`` app and the standard module are told apart by path)."""
-    return ["/bin/sh", "-c", f"cd {shlex.quote(str(directory))} && exec {shlex.join(argv)}"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def write_csv(path: Path, megabytes: float) -> int:

@@ -26,7 +26,6 @@ import argparse
 import os
 import secrets
 import shlex
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,8 @@ from cryptography.fernet import Fernet
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from servers import free_port, in_dir  # noqa: E402
+
 from config.env import parse_database_url  # noqa: E402
 from config.procs import VENV_BIN, ManagedProcess, wait_http  # noqa: E402
 
@@ -50,18 +51,6 @@ TABLES = (
     "webhooks_webhookrefusalcount",
     "webhooks_webhookrefusalsample",
 )
-
-
-def in_dir(directory: Path, argv: list[str]) -> list[str]:
-    """``argv`` run from ``directory``: the checkout a server imports must be its working
-    directory (the ``numbers`` app and the standard module are told apart by path)."""
-    return ["/bin/sh", "-c", f"cd {shlex.quote(str(directory))} && exec {shlex.join(argv)}"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def sizes(url: str) -> dict[str, int]:

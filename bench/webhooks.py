@@ -28,7 +28,6 @@ import json
 import os
 import random
 import shlex
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+from servers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -44,12 +44,6 @@ APP_SECRET = "bench-app-secret"  # noqa: S105 - signs loopback test traffic only
 PNID = "209000000000001"
 WABA_ID = "109000000000001"
 T0 = 1735689600
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def setup_database(messages: int) -> list[str]:
