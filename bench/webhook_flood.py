@@ -36,12 +36,11 @@ from pathlib import Path
 import psycopg
 import redis
 import requests
-from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from servers import free_port, in_dir  # noqa: E402
+from servers import free_port, in_dir, server_env  # noqa: E402
 
 from config.env import parse_database_url  # noqa: E402
 from config.procs import VENV_BIN, ManagedProcess, wait_http  # noqa: E402
@@ -146,16 +145,8 @@ def main() -> None:
         sys.exit("set DATABASE_URL to a throw-away database whose name contains 'flood'")
     code_dir = args.code_dir.resolve()
     env = {
-        "DATABASE_URL": url,
-        "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "0",
+        **server_env(database_url=url, redis_url=args.redis_url),
         "WHATSAPP_APP_SECRET": "flood-app-secret",
-        "REDIS_URL": args.redis_url,
-        "CELERY_BROKER_URL": args.redis_url,
-        "LOG_LEVEL": "WARNING",
     }
     subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "createdb.py")],
