@@ -10,7 +10,7 @@ from campaigns.models import Campaign, Recipient
 from campaigns.selectors import RECIPIENT_FIELDS
 from numbers.models import Number
 from webhooks.models import InboundMessage, WebhookEvent
-from webhooks.parse import as_text, as_time, message_fields, plausible_time
+from webhooks.parse import as_text, event_time, message_fields
 from webhooks.report import Report
 
 
@@ -35,13 +35,12 @@ def store_inbound(
         if not numbers.get(pnid):
             report.counts["inbound_unknown_number"] += 1
             continue
-        at = as_time(item.get("timestamp"))
-        if at is None:
-            report.problem(f"inbound {message_id}: bad timestamp, used the receive time")
-            at = event.received_at
-        elif plausible_time(at, received_at=event.received_at):
-            report.counts["timestamps_clamped"] += 1
-            at = event.received_at
+        at, _ = event_time(
+            item.get("timestamp"),
+            received_at=event.received_at,
+            report=report,
+            what=f"inbound {message_id}",
+        )
         fields = message_fields(kind, item)
         for number in numbers[pnid]:
             rows.setdefault(

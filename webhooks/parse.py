@@ -117,6 +117,22 @@ def believable_time(value: Any, *, received_at: datetime, report: Report) -> dat
     return at
 
 
+def event_time(
+    value: Any, *, received_at: datetime, report: Report, what: str
+) -> tuple[datetime, str]:
+    """Meta's time of ``what`` and a note ('' unless replaced). A missing or malformed
+    time is a reported problem and one outside the plausible window is counted as
+    ``timestamps_clamped`` (the note says why); both are replaced by ``received_at``."""
+    at = as_time(value)
+    if at is None:
+        report.problem(f"{what}: bad timestamp, used the receive time")
+        return received_at, ""
+    if why := plausible_time(at, received_at=received_at):
+        report.counts["timestamps_clamped"] += 1
+        return received_at, time_note(at, why)
+    return at, ""
+
+
 def time_note(at: datetime, why: str) -> str:
     """The StatusUpdate note of a time replaced by the arrival time (TIME_NOTE_PREFIX first,
     so the outcome's own note can follow it)."""
@@ -166,15 +182,12 @@ def status_fields(
     if not status or not key:
         report.problem("a status without a status or a message id")
         return None
-    at = as_time(item.get("timestamp"))
-    note = ""
-    if at is None:
-        report.problem(f"status {status} of {key}: bad timestamp, used the receive time")
-        at = received_at
-    elif why := plausible_time(at, received_at=received_at):
-        report.counts["timestamps_clamped"] += 1
-        note = time_note(at, why)
-        at = received_at
+    at, note = event_time(
+        item.get("timestamp"),
+        received_at=received_at,
+        report=report,
+        what=f"status {status} of {key}",
+    )
     errors = item.get("errors")
     return {
         "message_key": key,
