@@ -524,26 +524,24 @@ def campaign_pause_if_running(*, campaign_id: int, reason: str) -> bool:
     return True
 
 
+def _pause_running(*, reason: str, **match) -> list[int]:
+    """Pauses the running campaigns that ``match`` selects, in id order; returns their ids."""
+    ids = Campaign.objects.filter(status=CampaignStatus.RUNNING, **match).order_by("pk")
+    return [
+        pk
+        for pk in ids.values_list("pk", flat=True)
+        if campaign_pause_if_running(campaign_id=pk, reason=reason)
+    ]
+
+
 def campaigns_pause_for_number(*, number_id: int, reason: str) -> list[int]:
     """Pauses every running campaign that sends through the number; returns their ids."""
-    ids = list(
-        Campaign.objects.filter(numbers=number_id, status=CampaignStatus.RUNNING)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    return [pk for pk in ids if campaign_pause_if_running(campaign_id=pk, reason=reason)]
+    return _pause_running(reason=reason, numbers=number_id)
 
 
 def campaigns_pause_for_template(*, template: Template, reason: str) -> list[int]:
     """Pauses every running campaign that sends ``template``; returns their ids."""
-    ids = list(
-        Campaign.objects.filter(
-            campaign_templates__template=template, status=CampaignStatus.RUNNING
-        )
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    return [pk for pk in ids if campaign_pause_if_running(campaign_id=pk, reason=reason)]
+    return _pause_running(reason=reason, campaign_templates__template=template)
 
 
 def campaigns_start_due(*, now=None) -> int:
