@@ -87,6 +87,9 @@ INSTALLED_APPS = [
     # whose admin replaces knox's.
     "knox",
     "drf_spectacular",
+    # Swagger UI and Redoc as static files: /api/docs/ needs no CDN.
+    "drf_spectacular_sidecar",
+    "django_htmx",
     "django_celery_beat",
     "accounts",
     "numbers",
@@ -94,6 +97,9 @@ INSTALLED_APPS = [
     "campaigns",
     "messaging",
     "webhooks",
+    "conversations",
+    "automation",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -107,6 +113,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # request.htmx for the admin's live fragments.
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -188,6 +196,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# Vendored front-end assets (config/static/vendor/README.md) and the admin's stylesheet.
+STATICFILES_DIRS = [BASE_DIR / "config" / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
