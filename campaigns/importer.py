@@ -44,9 +44,12 @@ from campaigns.models import (
     RowProblem,
 )
 from campaigns.phones import InvalidPhone, normalize_phone
+from campaigns.signals import import_finished
 from templates_sync.models import Template, TemplateCategory
 from templates_sync.rendering import (
     RenderError,
+    column_aliases,
+    optional_parameters,
     render_components,
     surely_renders,
 )
@@ -109,10 +112,15 @@ class Plan:
         return entry[0]
 
 
-def _candidate_columns(parameter: str, single_button: bool) -> list[str]:
+def _candidate_columns(
+    parameter: str, single_button: bool, aliases: list[str] | None = None
+) -> list[str]:
     section, _, name = parameter.partition(".")
     names = [parameter, f"{section}_{name}"]
-    if name.isdigit():
+    if "." in name:
+        # card.0.body.1, button.1.sections, ...: also with underscores throughout.
+        names = [parameter, parameter.replace(".", "_")]
+    elif name.isdigit():
         if section == "body":
             names += [name, f"var{name}"]
         elif section == "header":
@@ -121,6 +129,7 @@ def _candidate_columns(parameter: str, single_button: bool) -> list[str]:
             names += [f"button{name}"] + (["button"] if single_button else [])
     else:
         names.append(name)
+    names += aliases or []
     return [normalize_header(candidate) for candidate in names]
 
 
@@ -154,21 +163,39 @@ def build_plan(*, campaign: Campaign, header: list[str]) -> Plan:
     slots = []
     for use in uses:
         template = use.template
+        if template.unsendable_reason:
+            raise ImportRefused(
+                f"template {template.name!r} cannot be sent by this product: "
+                f"{template.unsendable_reason}; replace it in the campaign"
+            )
         explicit = mapping.get(str(template.pk)) or {}
-        parameters = list(template.parameters or [])
-        buttons = [p for p in parameters if p.startswith("button.")]
+        required = list(template.parameters or [])
+        aliases = column_aliases(template)
+        # Optional keys (a document's filename, a flow token, ...) are read when present.
+        parameters = required + [p for p in optional_parameters(template) if p not in required]
+        buttons = [p for p in required if p.startswith("button.") and p.count(".") == 1]
         columns: dict[str, int | None] = {}
         hints: dict[str, str] = {}
         for parameter in parameters:
             if parameter in explicit:
                 wanted = [normalize_header(str(explicit[parameter]))]
                 hints[parameter] = f"column {explicit[parameter]!r} from variable_mapping"
-            else:
-                wanted = _candidate_columns(parameter, single_button=len(buttons) == 1)
+            elif parameter in required:
+                wanted = _candidate_columns(
+                    parameter, single_button=len(buttons) == 1, aliases=aliases.get(parameter)
+                )
                 hints[parameter] = "no column " + " or ".join(
                     repr(name) for name in dict.fromkeys(wanted)
                 )
+            else:
+                # Optional: only its own name or an alias (a "name" column is a person's).
+                wanted = [
+                    normalize_header(n)
+                    for n in (parameter, parameter.replace(".", "_"), *aliases.get(parameter, []))
+                ]
             index = next((positions[name] for name in wanted if name in positions), None)
+            if index is None and parameter not in required and parameter not in explicit:
+                continue
             columns[parameter] = index
             if index is not None:
                 hints[parameter] = f"column {header[index]!r}"
@@ -655,9 +682,12 @@ def _commit(
 
 
 def _finish(job: ImportJob, status: str, *, error: str = "") -> None:
-    job.status = status
-    job.error = error
-    job.finished_at = timezone.now()
-    job.save(update_fields=["status", "error", "finished_at"])
-    ImportChunk.objects.filter(job=job).delete()
-    job.refresh_from_db()
+    with transaction.atomic():
+        job.status = status
+        job.error = error
+        job.finished_at = timezone.now()
+        job.save(update_fields=["status", "error", "finished_at"])
+        ImportChunk.objects.filter(job=job).delete()
+        job.refresh_from_db()
+        # In the same transaction: the notification is written with the outcome.
+        import_finished.send(sender=ImportJob, campaign=job.campaign, result=job)

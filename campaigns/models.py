@@ -78,6 +78,10 @@ class Campaign(WorkspaceOwned):
     # When the campaign ended: completed, cancelled or failed.
     completed_at = models.DateTimeField(null=True, blank=True)
     pause_reason = models.TextField(blank=True)
+    # Running but held back by a guard the engine enforces (the messaging-limit budget):
+    # why, and when sending can go on. Cleared when the campaign sends again.
+    hold_reason = models.TextField(blank=True)
+    held_until = models.DateTimeField(null=True, blank=True)
     # No stored counters: counts are read from the recipient rows
     # (selectors.campaign_counts, one GROUP BY on an index), so they are exact
     # at every moment and no write path has to keep a copy in step.
@@ -329,10 +333,16 @@ class ImportRowError(models.Model):
 
 
 class SuppressionSource(models.TextChoices):
-    IMPORT = "import", "Import"
-    MANUAL = "manual", "Manual"
-    WEBHOOK = "webhook", "Webhook"
+    """Where an opt-out (or an opt-in that lifted one) came from (api.md, "Suppressions")."""
+
     KEYWORD = "keyword", "Opt-out keyword"
+    BUTTON = "button", "Opt-out button"
+    # Meta's user_preferences webhook: the user stopped (or resumed) marketing messages.
+    USER_PREFERENCES = "user_preferences", "Marketing preference (Meta)"
+    # Meta refused a send with 131050: the user stopped marketing messages.
+    META_131050 = "131050", "Meta error 131050"
+    MANUAL = "manual", "Manual"
+    IMPORT = "import", "Import"
 
 
 class Suppression(WorkspaceOwned):
@@ -341,7 +351,7 @@ class Suppression(WorkspaceOwned):
     phone = models.CharField(max_length=20)
     reason = models.CharField(max_length=255, blank=True)
     source = models.CharField(
-        max_length=8, choices=SuppressionSource.choices, default=SuppressionSource.MANUAL
+        max_length=16, choices=SuppressionSource.choices, default=SuppressionSource.MANUAL
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -353,3 +363,24 @@ class Suppression(WorkspaceOwned):
 
     def __str__(self) -> str:
         return self.phone
+
+
+class SuppressionLift(WorkspaceOwned):
+    """An opt-in that lifted a suppression: who came back, how, and what they had said."""
+
+    phone = models.CharField(max_length=20)
+    # How the contact came back (keyword START, Meta's "resume", a person, ...).
+    source = models.CharField(max_length=16, choices=SuppressionSource.choices)
+    reason = models.CharField(max_length=255, blank=True)
+    # The suppression lifted, as it was.
+    suppressed_source = models.CharField(max_length=16, choices=SuppressionSource.choices)
+    suppressed_reason = models.CharField(max_length=255, blank=True)
+    suppressed_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["workspace", "phone"], name="suppression_lift_phone")]
+
+    def __str__(self) -> str:
+        return f"{self.phone} opted in ({self.source})"

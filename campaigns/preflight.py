@@ -72,12 +72,16 @@ class Preflight:
         }
 
 
-def campaign_preflight(*, campaign: Campaign, check_meta: bool = True) -> Preflight:
+def campaign_preflight(
+    *, campaign: Campaign, check_meta: bool = True, budget_blocks: bool = True
+) -> Preflight:
     """Runs every check and returns the findings; never raises for what it finds.
 
     With ``check_meta`` the numbers are tested and the templates re-synced
     against the Graph API (which updates their stored state); without it the
-    stored state is used.
+    stored state is used. Without ``budget_blocks`` an audience beyond the
+    messaging-limit headroom is a warning (a resume: the engine holds the excess
+    until the window rolls), not a problem.
     """
     result = Preflight()
     if campaign.status not in (
@@ -93,7 +97,7 @@ def campaign_preflight(*, campaign: Campaign, check_meta: bool = True) -> Prefli
 
     numbers = _check_numbers(campaign, result, check_meta)
     templates = _check_templates(campaign, numbers, result, check_meta)
-    _check_tiers(campaign, numbers, result)
+    _check_tiers(campaign, numbers, result, budget_blocks)
     _check_rendering(campaign, templates, result)
     _check_us_marketing(campaign, result)
 
@@ -151,10 +155,21 @@ def _check_templates(
                 f"template {template.name!r} ({template.language}) is {state}: "
                 "only APPROVED templates can be sent; replace it in the campaign"
             )
+        if template.unsendable_reason:
+            result.problem(
+                f"template {template.name!r} ({template.language}) cannot be sent by this "
+                f"product: {template.unsendable_reason}; replace it in the campaign"
+            )
     return templates
 
 
-def _check_tiers(campaign: Campaign, numbers: list[Number], result: Preflight) -> None:
+def _check_tiers(
+    campaign: Campaign, numbers: list[Number], result: Preflight, budget_blocks: bool = True
+) -> None:
+    """The audience against each business portfolio's messaging limit (the numbers'
+    ``whatsapp_business_manager_messaging_limit``, else their deprecated tier), after
+    the people messaged in the last 24 h. A portfolio is approximated by the WABA (the
+    Graph API gives a number no portfolio id)."""
     by_waba: dict[str, list[Number]] = defaultdict(list)
     for number in numbers:
         by_waba[number.waba_id].append(number)
@@ -166,7 +181,7 @@ def _check_tiers(campaign: Campaign, numbers: list[Number], result: Preflight) -
     )
     since = timezone.now() - timedelta(hours=24)
     for waba_id, members in sorted(by_waba.items()):
-        tiers = {number.messaging_limit_tier for number in members if number.messaging_limit_tier}
+        tiers = {number.messaging_limit for number in members if number.messaging_limit}
         if not tiers:
             result.warnings.append(
                 f"WABA {waba_id}: Meta reported no messaging-limit tier; the audience could not "
@@ -191,11 +206,17 @@ def _check_tiers(campaign: Campaign, numbers: list[Number], result: Preflight) -
         )
         headroom = max(limit - recent, 0)
         if audience > headroom:
-            result.problem(
+            text = (
                 f"WABA {waba_id} may start conversations with {limit:,} people per 24 h "
                 f"({', '.join(sorted(tiers))}); {recent:,} were messaged in the last 24 h, so "
-                f"{headroom:,} remain and this campaign has {audience:,}: split the list or wait"
+                f"{headroom:,} remain and this campaign has {audience:,}"
             )
+            if budget_blocks:
+                result.problem(f"{text}: split the list or wait")
+            else:
+                result.warnings.append(
+                    f"{text}: the rest waits, held by the engine until the window rolls"
+                )
 
 
 def _check_rendering(campaign: Campaign, templates: list[Template], result: Preflight) -> None:
@@ -209,8 +230,8 @@ def _check_rendering(campaign: Campaign, templates: list[Template], result: Pref
     )
     for template_id, variables, row, phone in rows.iterator(chunk_size=5000):
         template = by_id.get(template_id)
-        if template is None:
-            continue
+        if template is None or template.unsendable_reason:
+            continue  # an unsendable shape is one problem (_check_templates), not one per row
         try:
             render_components(template, variables)
         except RenderError as error:

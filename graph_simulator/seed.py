@@ -168,6 +168,224 @@ def demo_templates() -> list[dict[str, Any]]:
     ]
 
 
+def shape_templates() -> list[dict[str, Any]]:
+    """One template of each richer shape Meta sends (not in the demo seed, whose template
+    counts tests rely on; add them with SimulatorControl.upsert_templates)."""
+    image_card = {
+        "type": "HEADER",
+        "format": "IMAGE",
+        "example": {"header_handle": ["https://example.invalid/card.jpg"]},
+    }
+    return [
+        _template(
+            "300000000000101",
+            "coupon_offer",
+            "en_US",
+            "MARKETING",
+            [
+                {
+                    "type": "BODY",
+                    "text": "Hi {{1}}, tap to copy your code.",
+                    "example": {"body_text": [["Asha"]]},
+                },
+                {
+                    "type": "BUTTONS",
+                    "buttons": [
+                        {"type": "QUICK_REPLY", "text": "Stop promotions"},
+                        {"type": "COPY_CODE", "example": "FALL25"},
+                    ],
+                },
+            ],
+        ),
+        _template(
+            "300000000000102",
+            "flash_offer",
+            "en_US",
+            "MARKETING",
+            [
+                {
+                    "type": "HEADER",
+                    "format": "IMAGE",
+                    "example": {"header_handle": ["https://example.invalid/sale.jpg"]},
+                },
+                {
+                    "type": "LIMITED_TIME_OFFER",
+                    "limited_time_offer": {"text": "Ends soon!", "has_expiration": True},
+                },
+                {
+                    "type": "BODY",
+                    "text": "Good news {{1}}! 30% off everything.",
+                    "example": {"body_text": [["Asha"]]},
+                },
+                {
+                    "type": "BUTTONS",
+                    "buttons": [
+                        {"type": "COPY_CODE", "example": "FLASH30"},
+                        {
+                            "type": "URL",
+                            "text": "Shop",
+                            "url": "https://shop.example.invalid/{{1}}",
+                            "example": ["https://shop.example.invalid/sale"],
+                        },
+                    ],
+                },
+            ],
+        ),
+        _template(
+            "300000000000103",
+            "summer_carousel",
+            "en_US",
+            "MARKETING",
+            [
+                {
+                    "type": "BODY",
+                    "text": "Hi {{1}}, our summer picks.",
+                    "example": {"body_text": [["Asha"]]},
+                },
+                {
+                    "type": "CAROUSEL",
+                    "cards": [
+                        {
+                            "components": [
+                                image_card,
+                                {
+                                    "type": "BODY",
+                                    "text": "{{1}} for just {{2}}",
+                                    "example": {"body_text": [["Sandals", "$20"]]},
+                                },
+                                {
+                                    "type": "BUTTONS",
+                                    "buttons": [
+                                        {"type": "QUICK_REPLY", "text": "More like this"},
+                                        {
+                                            "type": "URL",
+                                            "text": "Buy",
+                                            "url": "https://shop.example.invalid/p/{{1}}",
+                                            "example": ["https://shop.example.invalid/p/1"],
+                                        },
+                                    ],
+                                },
+                            ]
+                        },
+                        {
+                            "components": [
+                                {**image_card, "format": "VIDEO"},
+                                {"type": "BODY", "text": "Hats, all sizes"},
+                                {
+                                    "type": "BUTTONS",
+                                    "buttons": [
+                                        {"type": "QUICK_REPLY", "text": "More like this"},
+                                        {
+                                            "type": "URL",
+                                            "text": "Buy",
+                                            "url": "https://shop.example.invalid/p/{{1}}",
+                                            "example": ["https://shop.example.invalid/p/2"],
+                                        },
+                                    ],
+                                },
+                            ]
+                        },
+                    ],
+                },
+            ],
+        ),
+        _template(
+            "300000000000104",
+            "bundle_picks",
+            "en_US",
+            "MARKETING",
+            [
+                {"type": "HEADER", "format": "TEXT", "text": "Our bundles"},
+                {
+                    "type": "BODY",
+                    "text": "Hi {{1}}, picked for you.",
+                    "example": {"body_text": [["Asha"]]},
+                },
+                {"type": "BUTTONS", "buttons": [{"type": "MPM", "text": "View items"}]},
+            ],
+        ),
+        _template(
+            "300000000000105",
+            "catalog_intro",
+            "en_US",
+            "MARKETING",
+            [
+                {"type": "BODY", "text": "Browse our catalog."},
+                {"type": "BUTTONS", "buttons": [{"type": "CATALOG", "text": "View catalog"}]},
+            ],
+        ),
+        _template(
+            "300000000000106",
+            "gif_hello",
+            "en_US",
+            "MARKETING",
+            [
+                {
+                    "type": "HEADER",
+                    "format": "GIF",
+                    "example": {"header_handle": ["https://example.invalid/hi.gif"]},
+                },
+                {"type": "BODY", "text": "Hello {{1}}!", "example": {"body_text": [["Asha"]]}},
+            ],
+        ),
+        _template(
+            "300000000000107",
+            "product_spotlight",
+            "en_US",
+            "MARKETING",
+            [
+                {"type": "HEADER", "format": "PRODUCT"},
+                {"type": "BODY", "text": "Back in stock."},
+                {"type": "BUTTONS", "buttons": [{"type": "SPM", "text": "View"}]},
+            ],
+        ),
+        _template(
+            "300000000000108",
+            "invoice_ready",
+            "en_US",
+            "UTILITY",
+            [
+                {
+                    "type": "HEADER",
+                    "format": "DOCUMENT",
+                    "example": {"header_handle": ["https://example.invalid/invoice.pdf"]},
+                },
+                {
+                    "type": "BODY",
+                    "text": "Your invoice {{1}} is attached.",
+                    "example": {"body_text": [["INV-1"]]},
+                },
+            ],
+        ),
+        _template(
+            "300000000000109",
+            "survey_flow",
+            "en_US",
+            "MARKETING",
+            [
+                {"type": "BODY", "text": "Tell us how we did."},
+                {
+                    "type": "BUTTONS",
+                    "buttons": [{"type": "FLOW", "text": "Start", "flow_id": "1234567890"}],
+                },
+            ],
+        ),
+        _template(
+            "300000000000110",
+            "login_code",
+            "en_US",
+            "AUTHENTICATION",
+            [
+                {"type": "BODY", "text": "{{1}} is your verification code."},
+                {
+                    "type": "BUTTONS",
+                    "buttons": [{"type": "OTP", "otp_type": "COPY_CODE", "text": "Copy code"}],
+                },
+            ],
+        ),
+    ]
+
+
 def demo_seed() -> dict[str, Any]:
     """The data served when no seed file is given (see the README's simulator section)."""
     return {

@@ -5,21 +5,35 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import json
 import logging
 import os
-import signal
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
+
+from simkit.serve import simulator_run
 
 from .seed import load_seed
-from .state import Faults, SimError, SimState, Template, Token, parse_latency
+from .state import (
+    FAIL_TEXTS,
+    MEDIA_KINDS,
+    QUALITY_ORDER,
+    TIER_LIMITS,
+    Faults,
+    SimError,
+    SimState,
+    Template,
+    Token,
+    media_kind,
+    parse_latency,
+)
 from .webhooks import WebhookDispatcher, build_payload, inbound_value
+
+# The largest media Meta takes (documents, 100 MB).
+MAX_MEDIA_BYTES = max(limit for _, limit in MEDIA_KINDS.values())
 
 logger = logging.getLogger("graph_simulator")
 
@@ -71,26 +85,40 @@ async def send_message(request: web.Request) -> web.StreamResponse:
             return _mark_read(state, number.id, body)
         if faults.transient_rate and state.rng.random() < faults.transient_rate:
             raise SimError(131000, "Something went wrong", http_status=faults.transient_status)
+        forced_code = None
         if state.error_rules:
             to = body.get("to") if isinstance(body, dict) else None
             forced = state.forced_error(number.id, to if isinstance(to, str) else None)
             if forced is not None:
-                raise forced
+                error, rule = forced
+                if state.error_mode(error.code, rule) == "response":
+                    raise error
+                forced_code = error.code
         now = time.monotonic()
         state.check_throughput(number, now)
         wa_id, template = state.validate_send(number, body)
         state.check_pair_rate(number, wa_id, now)
+        fail_code = forced_code
+        if fail_code is None:
+            fail_code = state.recipient_outcome(number, wa_id, template, body)
+            if fail_code is not None and state.error_mode(fail_code) == "response":
+                raise SimError(fail_code, FAIL_TEXTS.get(fail_code, ("", None))[1])
     except SimError as exc:
         return _error(state, exc)
 
-    record = state.accept(number, body, raw, wa_id, template, now)
-    request.app[DISPATCHER].schedule_message(record)
+    record = state.accept(number, body, raw, wa_id, template, now, fail_code)
+    dispatcher = request.app[DISPATCHER]
+    dispatcher.schedule_message(record)
+    _flush_changes(state, dispatcher)
     message: dict[str, Any] = {"id": record.wamid}
     if template is not None and faults.message_status:
         message["message_status"] = faults.message_status
+    contact: dict[str, Any] = {"input": record.to, "wa_id": wa_id}
+    if record.user_id is not None:
+        contact["user_id"] = record.user_id
     answer = {
         "messaging_product": "whatsapp",
-        "contacts": [{"input": body["to"], "wa_id": wa_id}],
+        "contacts": [contact],
         "messages": [message],
     }
     if faults.timeout_rate and state.rng.random() < faults.timeout_rate:
@@ -104,14 +132,109 @@ async def send_message(request: web.Request) -> web.StreamResponse:
     return _json(answer)
 
 
+def _flush_changes(state: SimState, dispatcher: WebhookDispatcher) -> None:
+    """Queue the account-level webhooks (quality, template status) the state produced."""
+    if not state.changes:
+        return
+    if state.faults.callback_url:
+        for change in state.changes:
+            dispatcher.push(time.monotonic(), "change", change)
+    state.changes.clear()
+
+
 def _mark_read(state: SimState, phone_number_id: str, body: dict[str, Any]) -> web.Response:
+    """Mark an inbound message read, optionally showing a typing indicator (Meta: 25 s)."""
     message_id = body.get("message_id")
     if not isinstance(message_id, str) or not message_id:
         raise SimError(131008, "message_id is required")
-    state.read_marks.append(
-        {"phone_number_id": phone_number_id, "message_id": message_id, "at": time.time()}
-    )
+    typing = body.get("typing_indicator")
+    if typing is not None and (not isinstance(typing, dict) or typing.get("type") != "text"):
+        raise SimError(131009, 'typing_indicator must be {"type": "text"}')
+    mark: dict[str, Any] = {
+        "phone_number_id": phone_number_id,
+        "message_id": message_id,
+        "at": time.time(),
+        "typing": typing is not None,
+    }
+    state.read_marks.append(mark)
     return _json({"success": True})
+
+
+async def upload_media(request: web.Request) -> web.Response:
+    """POST /{version}/{phone-number-id}/media (multipart: messaging_product, type, file)."""
+    state = request.app[STATE]
+    await _latency(state)
+    try:
+        token = state.check_token(
+            request.headers.get("Authorization"), request.query.get("access_token")
+        )
+        number = state.number_for(token, request.match_info["node"])
+        if not request.content_type.startswith("multipart/"):
+            raise SimError(100, "Upload the file as multipart/form-data")
+        fields: dict[str, str] = {}
+        data: bytes | None = None
+        file_type = filename = ""
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise SimError(100, "nested multipart is not supported")
+            if part.name == "file":
+                file_type = part.headers.get("Content-Type", "")
+                filename = part.filename or ""
+                chunks, size = [], 0
+                while chunk := await part.read_chunk(1 << 16):
+                    size += len(chunk)
+                    if size > MAX_MEDIA_BYTES:
+                        raise SimError(131053, "Media file size too big.")
+                    chunks.append(chunk)
+                data = b"".join(chunks)
+            elif part.name:
+                fields[part.name] = (await part.text())[:1000]
+        if fields.get("messaging_product") != "whatsapp":
+            raise SimError(100, "The parameter messaging_product is required.")
+        if data is None:
+            raise SimError(100, "The parameter file is required.")
+        mime = fields.get("type") or file_type
+        kind = media_kind(mime)
+        if kind is None:
+            raise SimError(100, f"Param file must be a file of a supported type, not {mime!r}")
+        if len(data) > MEDIA_KINDS[kind][1]:
+            raise SimError(
+                131053,
+                f"Media file size too big. Max file size for {kind}: {MEDIA_KINDS[kind][1]} bytes",
+            )
+        if not data:
+            raise SimError(131053, "The media file is empty.")
+        media = state.media_add(number.id, mime, data, filename)
+        return _json({"id": media.id})
+    except SimError as exc:
+        return _error(state, exc)
+
+
+async def delete_node(request: web.Request) -> web.Response:
+    """DELETE /{version}/{media-id}: forget an uploaded media file."""
+    state = request.app[STATE]
+    try:
+        state.check_token(request.headers.get("Authorization"), request.query.get("access_token"))
+        node = request.match_info["node"]
+        if state.media.pop(node, None) is None:
+            raise state.unknown_object(node)
+        return _json({"success": True})
+    except SimError as exc:
+        return _error(state, exc)
+
+
+async def sim_media_download(request: web.Request) -> web.StreamResponse:
+    """The media `url` of GET /{media-id}: the bytes, with the bearer token as Meta wants."""
+    state = request.app[STATE]
+    try:
+        state.check_token(request.headers.get("Authorization"), request.query.get("access_token"))
+    except SimError as exc:
+        return _error(state, exc)
+    media = state.media.get(request.match_info["media_id"])
+    if media is None:
+        return _json({"error": "unknown media id"}, 404)
+    return web.Response(body=media.data, content_type=media.mime_type.split(";")[0].strip())
 
 
 def _fields(request: web.Request) -> set[str] | None:
@@ -188,7 +311,15 @@ async def get_node(request: web.Request) -> web.Response:
         )
         fields = _fields(request)
         if node in state.numbers:
-            return _json(state.number_for(token, node).public(fields))
+            number = state.number_for(token, node)
+            data = number.public(fields)
+            if fields and "whatsapp_business_manager_messaging_limit" in fields:
+                business = state.business_of(number.waba_id)
+                data["whatsapp_business_manager_messaging_limit"] = state.tier_of(business)
+            return _json(data)
+        media = state.media.get(node)
+        if media is not None:
+            return _json(media.public(f"{request.scheme}://{request.host}"))
         if node in state.wabas and (token.wabas is None or node in token.wabas):
             waba = state.wabas[node]
             return _json({k: v for k, v in waba.items() if not fields or k in fields or k == "id"})
@@ -305,6 +436,27 @@ async def sim_faults(request: web.Request) -> web.Response:
     return _json(state.faults.as_dict())
 
 
+# Optional /_sim/inbound keys passed on to inbound_value (see its docstring).
+_INBOUND_EXTRAS = (
+    "interactive_type",
+    "description",
+    "filename",
+    "mime_type",
+    "voice",
+    "animated",
+    "latitude",
+    "longitude",
+    "address",
+    "url",
+    "contacts",
+    "reaction_to",
+    "unsupported_type",
+    "username",
+    "hide_phone",
+    "timestamp",
+)
+
+
 async def sim_inbound(request: web.Request) -> web.Response:
     """Make a user's message arrive: the webhook is POSTed before this answers."""
     state = request.app[STATE]
@@ -313,6 +465,12 @@ async def sim_inbound(request: web.Request) -> web.Response:
     pnid = str(body.get("phone_number_id") or next(iter(state.numbers), ""))
     if not sender or pnid not in state.numbers:
         return _json({"error": "need 'from' and a known 'phone_number_id'"}, 400)
+    extra = {key: body[key] for key in _INBOUND_EXTRAS if key in body}
+    if "content_base64" in body:
+        try:
+            extra["content"] = base64.b64decode(str(body["content_base64"]), validate=True)
+        except ValueError:
+            return _json({"error": "content_base64 is not base64"}, 400)
     try:
         value = inbound_value(
             state,
@@ -324,6 +482,7 @@ async def sim_inbound(request: web.Request) -> web.Response:
             context_id=body.get("context_id"),
             name=body.get("name"),
             message_id=body.get("message_id"),
+            **extra,
         )
     except ValueError as exc:
         return _json({"error": str(exc)}, 400)
@@ -409,6 +568,136 @@ async def sim_numbers(request: web.Request) -> web.Response:
     return _json({**number.public(), "mps": number.mps})
 
 
+async def sim_quality(request: web.Request) -> web.Response:
+    """Set a number's or a template's quality now, with the webhooks Meta sends.
+
+    {"phone_number_id": ID, "quality": "GREEN|YELLOW|RED"} or
+    {"template": NAME, "language": CODE, "waba_id"?: ID, "quality": ...}.
+    """
+    state = request.app[STATE]
+    body = await _json_body(request)
+    quality = str(body.get("quality", "")).upper()
+    if quality not in QUALITY_ORDER:
+        return _json({"error": f"quality must be one of {QUALITY_ORDER}"}, 400)
+    if "phone_number_id" in body:
+        number = state.numbers.get(str(body["phone_number_id"]))
+        if number is None:
+            return _json({"error": "unknown phone number id"}, 404)
+        state.number_quality_set(number, quality)
+        result: dict[str, Any] = number.public()
+    else:
+        waba_id = str(body.get("waba_id") or next(iter(state.wabas)))
+        template = state.templates.get(
+            (waba_id, str(body.get("template")), str(body.get("language", "en_US")))
+        )
+        if template is None:
+            return _json({"error": "unknown template"}, 404)
+        state.template_quality_set(template, quality)
+        result = template.public()
+    _flush_changes(state, request.app[DISPATCHER])
+    return _json(result)
+
+
+async def sim_business(request: web.Request) -> web.Response:
+    """Set a business portfolio's messaging limit: {"waba_id": ID, "messaging_limit": TIER}.
+
+    Sends phone_number_quality_update (event UPGRADE/DOWNGRADE) for each of its numbers.
+    """
+    state = request.app[STATE]
+    body = await _json_body(request)
+    waba_id = str(body.get("waba_id") or next(iter(state.wabas)))
+    tier = str(body.get("messaging_limit", ""))
+    if waba_id not in state.wabas:
+        return _json({"error": "unknown WABA"}, 404)
+    if tier not in TIER_LIMITS:
+        return _json({"error": f"messaging_limit must be one of {sorted(TIER_LIMITS)}"}, 400)
+    business = state.business_of(waba_id)
+    old = state.tier_of(business)
+    for wid, waba in state.wabas.items():
+        if state.business_of(wid) == business:
+            waba["business"] = {**(waba.get("business") or {}), "messaging_limit": tier}
+    if old != tier:
+        old_limit, new_limit = TIER_LIMITS[old], TIER_LIMITS[tier]
+        up = new_limit is None or (old_limit is not None and new_limit > old_limit)
+        for number in state.numbers.values():
+            if state.business_of(number.waba_id) == business:
+                state.changes.append(
+                    (
+                        number.waba_id,
+                        "phone_number_quality_update",
+                        {
+                            "display_phone_number": "".join(
+                                c for c in number.display if c.isdigit()
+                            ),
+                            "event": "UPGRADE" if up else "DOWNGRADE",
+                            "current_limit": tier,
+                            "old_limit": old,
+                            "max_daily_conversations_per_business": tier,
+                        },
+                    )
+                )
+        _flush_changes(state, request.app[DISPATCHER])
+    return _json({"business_id": business, **state.tier_usage()[business]})
+
+
+async def sim_webhook_change(request: web.Request) -> web.Response:
+    """POST any change Meta sends now: {"field": F, "value": {...}, "waba_id"?: ID}
+    (account_update, business_capability_update, template_category_update, ...), or
+    {"errors": [{"code", "title"?, "details"?}], "phone_number_id": ID}: a `messages`
+    change whose value carries `errors` outside any status. Answers like /_sim/inbound."""
+    state = request.app[STATE]
+    body = await _json_body(request)
+    if "errors" in body:
+        pnid = str(body.get("phone_number_id") or next(iter(state.numbers), ""))
+        number = state.numbers.get(pnid)
+        errors = body["errors"]
+        if number is None or not isinstance(errors, list) or not errors:
+            return _json({"error": "need a known phone_number_id and a list of errors"}, 400)
+        items = []
+        for error in errors:
+            if not isinstance(error, dict) or not isinstance(error.get("code"), int):
+                return _json({"error": "each error needs an integer code"}, 400)
+            title, details = FAIL_TEXTS.get(error["code"], ("Error", "Error"))
+            title = str(error.get("title") or title)
+            items.append(
+                {
+                    "code": error["code"],
+                    "title": title,
+                    "message": title,
+                    "error_data": {"details": str(error.get("details") or details)},
+                }
+            )
+        value = {
+            "messaging_product": "whatsapp",
+            "metadata": {
+                "display_phone_number": "".join(c for c in number.display if c.isdigit()),
+                "phone_number_id": pnid,
+            },
+            "errors": items,
+        }
+        change = {"field": "messages", "value": value}
+        waba_id = number.waba_id
+    else:
+        field, value = body.get("field"), body.get("value")
+        waba_id = str(body.get("waba_id") or next(iter(state.wabas)))
+        if not isinstance(field, str) or not field or not isinstance(value, dict):
+            return _json({"error": "need a 'field' and an object 'value'"}, 400)
+        change = {"field": field, "value": value}
+    payload = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": waba_id, "changes": [change]}],
+    }
+    status, error = await request.app[DISPATCHER].post_now(payload)
+    return _json(
+        {
+            "delivered": status is not None and status < 300,
+            "status": status,
+            "error": error,
+            "payload": payload,
+        }
+    )
+
+
 async def sim_webhooks(request: web.Request) -> web.Response:
     dispatcher = request.app[DISPATCHER]
     idle = True
@@ -457,10 +746,16 @@ def make_app(state: SimState) -> web.Application:
         ("POST", "/_sim/numbers", sim_numbers),
         ("GET", "/_sim/webhooks", sim_webhooks),
         ("GET", "/_sim/read_marks", sim_read_marks),
+        ("POST", "/_sim/quality", sim_quality),
+        ("POST", "/_sim/business", sim_business),
+        ("POST", "/_sim/webhook", sim_webhook_change),
+        ("GET", "/_sim/media/{media_id}", sim_media_download),
     ]
     for method, path, handler in control:
         app.router.add_route(method, path, handler)
     app.router.add_post("/{version}/{node}/messages", send_message)
+    app.router.add_post("/{version}/{node}/media", upload_media)
+    app.router.add_delete("/{version}/{node}", delete_node)
     app.router.add_get("/{version}/{node}/phone_numbers", list_phone_numbers)
     app.router.add_get("/{version}/{node}/message_templates", list_templates)
     app.router.add_get("/{version}/{node}", get_node)
@@ -493,6 +788,10 @@ _FAULT_FLAGS = (
     "read_rate",
     "reply_rate",
     "reply_text",
+    "error_modes",
+    "block_rate",
+    "marketing_cap",
+    "tier_error_code",
 )
 
 
@@ -536,6 +835,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--read-rate", type=float, default=None, help="share of messages that get 'read'")
     add("--reply-rate", type=float, default=None, help="share that get a text reply")
     add("--reply-text", default=None)
+    add("--error-modes", default=None, help="how codes arrive: 131026=response,131047=webhook")
+    add("--block-rate", type=float, default=None, help="share of marketing sends blocked")
+    add("--marketing-cap", type=int, default=None, help="marketing templates per user per 24 h")
+    add("--tier-error-code", type=int, default=None, help="code past the tier (131048)")
 
 
 def build_state(options: dict[str, Any]) -> SimState:
@@ -554,42 +857,8 @@ def build_state(options: dict[str, Any]) -> SimState:
     )
 
 
-async def serve(state: SimState, host: str, port: int, *, access_log: bool = False) -> None:
-    """Run until SIGTERM/SIGINT. Prints one JSON line with the bound port when ready."""
-    app = make_app(state)
-    runner = web.AppRunner(
-        app,
-        access_log=logging.getLogger("aiohttp.access") if access_log else None,
-        # Hung "timeout" requests must not hold up a stop.
-        shutdown_timeout=0.5,
-    )
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=1024, reuse_address=True)
-    await site.start()
-    bound = runner.addresses[0][1] if runner.addresses else port
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    ready = {"event": "listening", "url": f"http://{host}:{bound}", "port": bound}
-    print(json.dumps({**ready, "pid": os.getpid()}), flush=True)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
-
-
 def run(options: dict[str, Any]) -> None:
-    logging.basicConfig(
-        level=logging.INFO if options.get("access_log") else logging.WARNING,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    state = build_state(options)
-    asyncio.run(
-        serve(state, options["host"], options["port"], access_log=bool(options.get("access_log")))
-    )
+    simulator_run(options, lambda: make_app(build_state(options)))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from .state import FAIL_TEXTS, wa_id_for
+
 if TYPE_CHECKING:
     from .state import MessageRecord, SimState
 
@@ -22,14 +24,29 @@ logger = logging.getLogger("graph_simulator.webhooks")
 
 # A conversation (Meta's old pricing unit) lasts 24 hours from its first message.
 CONVERSATION_SECONDS = 24 * 3600
-_FAIL_TEXTS = {
-    131026: ("Message undeliverable", "Message Undeliverable."),
-    131047: (
-        "Re-engagement message",
-        "Message failed to send because more than 24 hours have passed since the customer "
-        "last replied to this number.",
-    ),
+# What an inbound message of each media kind is, unless the control says otherwise.
+_DEFAULT_MIME = {
+    "image": "image/jpeg",
+    "video": "video/mp4",
+    "audio": "audio/ogg; codecs=opus",
+    "document": "application/pdf",
+    "sticker": "image/webp",
 }
+INBOUND_KINDS = (
+    "text",
+    "stop",
+    "image",
+    "video",
+    "audio",
+    "document",
+    "sticker",
+    "location",
+    "contacts",
+    "interactive",
+    "button",
+    "reaction",
+    "unsupported",
+)
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -273,6 +290,9 @@ def status_item(record: MessageRecord, status: str) -> dict[str, Any]:
     }
     if record.callback_data is not None:
         item["biz_opaque_callback_data"] = record.callback_data
+    if record.user_id is not None and status != "failed":
+        # Business-scoped user id; Meta leaves it out of a failed status sent to a phone.
+        item["recipient_user_id"] = record.user_id
     if status in ("sent", "delivered"):
         conversation: dict[str, Any] = {
             "id": hashlib.sha1(  # noqa: S324 - an id, not a secret
@@ -292,7 +312,7 @@ def status_item(record: MessageRecord, status: str) -> dict[str, Any]:
         }
     elif status == "failed":
         code = record.fail_code or 131026
-        title, details = _FAIL_TEXTS.get(code, ("Message failed", "Message failed"))
+        title, details = FAIL_TEXTS.get(code, ("Message failed", "Message failed"))
         item["errors"] = [
             {
                 "code": code,
@@ -352,11 +372,28 @@ def inbound_value(
     context_id: str | None = None,
     name: str | None = None,
     message_id: str | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """value.contacts/messages for a user's message (text, button, interactive, STOP)."""
+    """value.contacts/messages for a user's message of any kind Meta sends.
+
+    `kind` is one of INBOUND_KINDS. `text` is the text body, a caption, a button's or
+    reply's title or a reaction's emoji; `payload` a button payload or reply id. Extras:
+    `interactive_type` (button_reply | list_reply), `description`, `filename`,
+    `mime_type`, `content` (bytes of an inbound media file, stored so GET /{media-id}
+    serves it), `voice`, `animated`, `latitude`, `longitude`, `address`, `url`,
+    `contacts` (Meta's contact cards), `reaction_to` (the wamid reacted to),
+    `unsupported_type`, `username`, `hide_phone` (a username user: no wa_id/from),
+    `timestamp`.
+    """
+    if kind not in INBOUND_KINDS:
+        raise ValueError(f"unknown inbound kind {kind!r}; known: {', '.join(INBOUND_KINDS)}")
+    sender = wa_id_for(sender, state.faults.wa_id_rewrite)
+    number = state.numbers.get(phone_number_id)
+    waba_id = number.waba_id if number else ""
     state.seq += 1
     wamid = message_id or f"wamid.IN.{state.seq}.{sender}"
-    message: dict[str, Any] = {"from": sender, "id": wamid, "timestamp": str(int(time.time()))}
+    timestamp = extra.get("timestamp") or int(state.now())
+    message: dict[str, Any] = {"from": sender, "id": wamid, "timestamp": str(timestamp)}
     if kind in ("text", "stop"):
         message["type"] = "text"
         message["text"] = {"body": "STOP" if kind == "stop" and text is None else (text or "")}
@@ -364,20 +401,90 @@ def inbound_value(
         message["type"] = "button"
         message["button"] = {"payload": payload or text or "", "text": text or payload or ""}
     elif kind == "interactive":
+        reply_type = str(extra.get("interactive_type") or "button_reply")
+        if reply_type not in ("button_reply", "list_reply"):
+            raise ValueError("interactive_type must be button_reply or list_reply")
+        reply: dict[str, Any] = {"id": payload or "", "title": text or ""}
+        if reply_type == "list_reply" and extra.get("description"):
+            reply["description"] = str(extra["description"])
         message["type"] = "interactive"
-        message["interactive"] = {
-            "type": "button_reply",
-            "button_reply": {"id": payload or "", "title": text or ""},
-        }
-    else:
-        raise ValueError(f"unknown inbound kind {kind!r}")
+        message["interactive"] = {"type": reply_type, reply_type: reply}
+    elif kind in _DEFAULT_MIME:
+        mime = str(extra.get("mime_type") or _DEFAULT_MIME[kind])
+        content = extra.get("content")
+        if content is None:
+            content = f"simulated {kind} {wamid}".encode()
+        media = state.media_add(phone_number_id, mime, content, str(extra.get("filename") or ""))
+        item: dict[str, Any] = {"mime_type": mime, "sha256": media.sha256, "id": media.id}
+        if kind in ("image", "video", "document") and text:
+            item["caption"] = text
+        if kind == "document":
+            item["filename"] = str(extra.get("filename") or "document.pdf")
+        if kind == "audio":
+            item["voice"] = bool(extra.get("voice", True))
+        if kind == "sticker":
+            item["animated"] = bool(extra.get("animated", False))
+        message["type"] = kind
+        message[kind] = item
+    elif kind == "location":
+        try:
+            location: dict[str, Any] = {
+                "latitude": float(extra.get("latitude", 0.0)),
+                "longitude": float(extra.get("longitude", 0.0)),
+            }
+        except (TypeError, ValueError):
+            raise ValueError("latitude and longitude must be numbers") from None
+        for key in ("address", "url"):
+            if extra.get(key):
+                location[key] = str(extra[key])
+        if text:
+            location["name"] = text
+        message["type"] = "location"
+        message["location"] = location
+    elif kind == "contacts":
+        cards = extra.get("contacts") or [
+            {
+                "name": {"formatted_name": text or "Sim Friend", "first_name": text or "Sim"},
+                "phones": [{"phone": "+1 555 0100", "wa_id": "15550100", "type": "CELL"}],
+            }
+        ]
+        if not isinstance(cards, list) or not all(isinstance(c, dict) for c in cards):
+            raise ValueError("contacts must be a list of contact cards")
+        message["type"] = "contacts"
+        message["contacts"] = cards
+    elif kind == "reaction":
+        target = extra.get("reaction_to") or context_id
+        if not target:
+            raise ValueError("a reaction needs reaction_to (the wamid reacted to)")
+        message["type"] = "reaction"
+        # An empty emoji is Meta's "reaction removed".
+        message["reaction"] = {"message_id": str(target), "emoji": text or ""}
+        context_id = None
+    else:  # unsupported
+        message["type"] = "unsupported"
+        message["unsupported"] = {"type": str(extra.get("unsupported_type") or "unknown")}
+        message["errors"] = [
+            {
+                "code": 131051,
+                "title": "Message type unknown",
+                "message": "Message type unknown",
+                "error_data": {"details": "Message type is currently not supported."},
+            }
+        ]
     if context_id:
-        number = state.numbers.get(phone_number_id)
         display = number.display if number else phone_number_id
         message["context"] = {"from": "".join(c for c in display if c.isdigit()), "id": context_id}
+    contact: dict[str, Any] = {"profile": {"name": name or "Sim User"}, "wa_id": sender}
+    if state.faults.bsuid:
+        user_id = state.user_id_for(waba_id, sender)
+        contact["user_id"] = user_id
+        message["from_user_id"] = user_id
+    if extra.get("username"):
+        contact["profile"]["username"] = str(extra["username"])
+    if extra.get("hide_phone"):
+        # A username user whose phone Meta withholds: only the business-scoped id is left.
+        contact.pop("wa_id")
+        message.pop("from")
     # Any user message opens the 24 h customer-service window for free-form replies.
-    state.service_windows[(phone_number_id, sender)] = time.time()
-    return {
-        "contacts": [{"profile": {"name": name or "Sim User"}, "wa_id": sender}],
-        "messages": [message],
-    }
+    state.service_windows[(phone_number_id, sender)] = state.now()
+    return {"contacts": [contact], "messages": [message]}

@@ -34,7 +34,8 @@ MAX_CALLBACK_DATA = 512
 
 PHONE_NUMBER_FIELDS = (
     "id,display_phone_number,verified_name,quality_rating,code_verification_status,"
-    "name_status,throughput{level},messaging_limit_tier,platform_type,status"
+    "name_status,throughput{level},messaging_limit_tier,platform_type,status,is_on_biz_app,"
+    "whatsapp_business_manager_messaging_limit"
 )
 TEMPLATE_FIELDS = "id,name,language,status,category,parameter_format,components"
 # A runaway paging loop (a server repeating its cursor) must end; no WABA has this many pages.
@@ -49,13 +50,16 @@ class ErrorClass(enum.StrEnum):
     QUALITY = "quality"
     TRANSIENT = "transient"
     AUTH = "auth"
+    # The business account (payment, registration, country restrictions), not the token.
+    ACCOUNT = "account"
     TEMPLATE = "template"
     RECIPIENT = "recipient"
     UNKNOWN = "unknown"
 
 
 class Consequence(enum.StrEnum):
-    """What a failed send does, to its own row and beyond it (engine.md)."""
+    """What a failed send does, to its own row and beyond it (engine.md), whether the
+    error came in the send's answer or in a ``failed`` status webhook."""
 
     # Certainly not accepted: retried after 5, 20, 45 s, then failed.
     RETRY = "retry"
@@ -63,18 +67,42 @@ class Consequence(enum.StrEnum):
     # waits; nobody else slows down.
     RETRY_RECIPIENT = "retry_recipient"
     FAIL = "fail"
+    # Meta's per-user marketing cap (131049): the row fails and that phone gets no
+    # marketing template from any campaign of the workspace for a day; its other rows
+    # wait (held at claim time), they are not failed.
+    BACKOFF_RECIPIENT = "backoff_recipient"
     # The template is gone or blocked: every further send of the campaign
     # would fail the same way, so the row fails and the campaign pauses.
     PAUSE_CAMPAIGN = "pause_campaign"
-    # Spam-rate limited: the row waits and every campaign on the number pauses;
-    # hammering on makes Meta's verdict worse.
+    # The template changed at Meta under the campaign (parameter count): the row
+    # waits, the campaign pauses and the templates are synced again.
+    TEMPLATE_CHANGED = "template_changed"
+    # Spam-rate limited: the row waits, the number is held and every campaign on it
+    # pauses, resumable by a person after a cooldown; hammering on makes Meta's
+    # verdict worse.
     PAUSE_NUMBER = "pause_number"
     # The token or the number is unusable: the row waits, the number is marked
     # (``ErrorRule.number_state``) and its campaigns pause.
     STOP_NUMBER = "stop_number"
+    # The business account cannot send (payment, restriction): the row waits and
+    # every campaign on any number of the account pauses.
+    PAUSE_ACCOUNT = "pause_account"
     # The user stopped marketing messages: the row fails and the phone is
     # suppressed in the workspace.
     SUPPRESS = "suppress"
+
+
+# Consequences whose own row is not failed: it is sent again later (after a retry
+# delay, or when the campaign is resumed).
+ROW_RETRIES = frozenset({Consequence.RETRY, Consequence.RETRY_RECIPIENT})
+ROW_WAITS = frozenset(
+    {
+        Consequence.TEMPLATE_CHANGED,
+        Consequence.PAUSE_NUMBER,
+        Consequence.STOP_NUMBER,
+        Consequence.PAUSE_ACCOUNT,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,34 +111,137 @@ class ErrorRule:
     consequence: Consequence
     # For STOP_NUMBER: the number status it implies (numbers.models.NumberStatus values).
     number_state: str | None = None
-
-
-def _rules(error_class: ErrorClass, consequence: Consequence, *codes: int, state=None):
-    return {code: ErrorRule(error_class, consequence, state) for code in codes}
+    # One sentence a marketer understands (``error_explanation``); "" for class defaults.
+    explanation: str = ""
+    # The row fails, but the same code on many rows in a row means the account, not the
+    # recipients: it counts toward the consecutive-failure breaker, as unknown codes do.
+    breaker: bool = False
 
 
 E, C = ErrorClass, Consequence
-# The one table of Graph error codes: code -> class -> consequence. Change it
-# here and only here; the engine, the webhooks and the numbers follow it.
-ERROR_TABLE: Mapping[int, ErrorRule] = {
-    **_rules(E.THROTTLE, C.RETRY, 130429, 80007, 4),
-    **_rules(E.RECIPIENT_THROTTLE, C.RETRY_RECIPIENT, 131056),
-    **_rules(E.QUALITY, C.PAUSE_NUMBER, 131048),
-    **_rules(E.QUALITY, C.FAIL, 131049),
-    **_rules(E.TRANSIENT, C.RETRY, 1, 2, 131000, 131016, 133004, 131057),
-    **_rules(E.AUTH, C.STOP_NUMBER, 0, 3, 10, 131005, state="disconnected"),
-    **_rules(E.AUTH, C.STOP_NUMBER, 190, state="token_expired"),
-    # 368 temporarily blocked for policy, 131031 account locked.
-    **_rules(E.AUTH, C.STOP_NUMBER, 368, 131031, state="blocked"),
-    **_rules(E.TEMPLATE, C.FAIL, 132000, 132005, 132007, 132012),
-    **_rules(E.TEMPLATE, C.PAUSE_CAMPAIGN, 132001, 132015, 132016),
-    **_rules(
-        E.RECIPIENT,
-        C.FAIL,
-        *(100, 131008, 131009, 131021, 131026, 131047, 131051, 131053, 133010, 135000),
-    ),
-    **_rules(E.RECIPIENT, C.SUPPRESS, 131050),
-}
+
+
+def _rule(code, error_class, consequence, explanation, state=None, breaker=False):
+    return code, ErrorRule(error_class, consequence, state, explanation, breaker)
+
+
+# The one table of Graph error codes: code -> class -> consequence -> plain words.
+# Change it here and only here; the engine, the webhooks, the numbers and every
+# screen that explains an error follow it.
+# fmt: off
+ERROR_TABLE: Mapping[int, ErrorRule] = dict((
+    # -- throttles: Meta asked us to slow down; the message is retried later.
+    _rule(130429, E.THROTTLE, C.RETRY,
+          "The number sent faster than Meta allows; the message is retried shortly."),
+    _rule(80007, E.THROTTLE, C.RETRY,
+          "The WhatsApp account reached Meta's rate limit; the message is retried shortly."),
+    _rule(4, E.THROTTLE, C.RETRY,
+          "Meta's limit on API calls for the app was reached; the message is retried shortly."),
+    _rule(131056, E.RECIPIENT_THROTTLE, C.RETRY_RECIPIENT,
+          "Too many messages to this person in a short time; this one is retried in a few "
+          "seconds."),
+    # -- quality
+    _rule(131048, E.QUALITY, C.PAUSE_NUMBER,
+          "Meta limited this number because too many people blocked or reported its "
+          "messages; its campaigns are paused."),
+    _rule(131049, E.QUALITY, C.BACKOFF_RECIPIENT,
+          "Meta did not deliver this marketing message to keep this person's experience "
+          "healthy; they get no marketing message from any campaign for a day."),
+    # -- transient: Meta's side had trouble; retried.
+    _rule(1, E.TRANSIENT, C.RETRY, "Meta had a temporary problem; the message is retried."),
+    _rule(2, E.TRANSIENT, C.RETRY,
+          "Meta's service was briefly unavailable; the message is retried."),
+    _rule(131000, E.TRANSIENT, C.RETRY,
+          "Something went wrong at Meta while sending; the message is retried."),
+    _rule(131016, E.TRANSIENT, C.RETRY, "Meta's service was overloaded; the message is retried."),
+    _rule(133004, E.TRANSIENT, C.RETRY,
+          "Meta's server was briefly unavailable; the message is retried."),
+    _rule(131057, E.TRANSIENT, C.RETRY,
+          "The WhatsApp account is in maintenance at Meta; the message is retried."),
+    # -- the token or the number cannot send.
+    _rule(0, E.AUTH, C.STOP_NUMBER,
+          "Meta could not verify the access token; reconnect the number.",
+          state="disconnected"),
+    _rule(3, E.AUTH, C.STOP_NUMBER,
+          "The Meta app is not allowed to use this feature; check the app's permissions.",
+          state="disconnected"),
+    _rule(10, E.AUTH, C.STOP_NUMBER,
+          "The access token lacks a permission Meta needs for sending; reconnect the number "
+          "with the right permissions.",
+          state="disconnected"),
+    _rule(131005, E.AUTH, C.STOP_NUMBER,
+          "Meta refused access for this token; reconnect the number with the right "
+          "permissions.",
+          state="disconnected"),
+    _rule(190, E.AUTH, C.STOP_NUMBER,
+          "The access token expired or was revoked; reconnect the number with a new token.",
+          state="token_expired"),
+    _rule(368, E.AUTH, C.STOP_NUMBER,
+          "Meta temporarily blocked this number for a policy violation; its campaigns stay "
+          "paused until someone clears the block.",
+          state="blocked"),
+    _rule(131031, E.AUTH, C.STOP_NUMBER,
+          "Meta locked this WhatsApp account (policy or verification); its campaigns stay "
+          "paused until someone clears the block.",
+          state="blocked"),
+    # -- the business account
+    _rule(131042, E.ACCOUNT, C.PAUSE_ACCOUNT,
+          "Meta refused to send because of a payment problem on the business account; every "
+          "campaign of the account is paused until the payment method is fixed."),
+    _rule(131064, E.ACCOUNT, C.PAUSE_ACCOUNT,
+          "Meta restricted what the business account may send; every campaign of the "
+          "account is paused."),
+    _rule(133010, E.ACCOUNT, C.STOP_NUMBER,
+          "The sending number is not registered with WhatsApp's Cloud API; register it "
+          "again, then resume.",
+          state="disconnected"),
+    _rule(130497, E.ACCOUNT, C.FAIL,
+          "The business may not message people in this person's country.",
+          breaker=True),
+    # -- the template
+    _rule(132000, E.TEMPLATE, C.TEMPLATE_CHANGED,
+          "The number of values sent no longer matches the template at Meta (it was "
+          "edited); the campaign is paused and the templates are synced again."),
+    _rule(132001, E.TEMPLATE, C.PAUSE_CAMPAIGN,
+          "The template does not exist at Meta in this language (deleted or not approved); "
+          "the campaign is paused."),
+    _rule(132005, E.TEMPLATE, C.FAIL,
+          "The message is too long once the values are filled in; shorten the values."),
+    _rule(132007, E.TEMPLATE, C.FAIL, "The filled-in message breaks WhatsApp's content policy."),
+    _rule(132012, E.TEMPLATE, C.FAIL,
+          "A value has the wrong format for the template (for example text where an image "
+          "is expected); check the column mapping or sync the templates.",
+          breaker=True),
+    _rule(132015, E.TEMPLATE, C.PAUSE_CAMPAIGN,
+          "Meta paused the template for low quality; the campaign is paused."),
+    _rule(132016, E.TEMPLATE, C.PAUSE_CAMPAIGN,
+          "Meta disabled the template for low quality; the campaign is paused."),
+    # -- the recipient or the request
+    _rule(100, E.RECIPIENT, C.FAIL,
+          "Meta rejected the request as invalid (a wrong or missing value)."),
+    _rule(131008, E.RECIPIENT, C.FAIL, "A required value was missing from the message."),
+    _rule(131009, E.RECIPIENT, C.FAIL,
+          "A value in the message is not valid (for example a phone number or a link)."),
+    _rule(131021, E.RECIPIENT, C.FAIL, "The message was addressed to the sending number itself."),
+    _rule(131026, E.RECIPIENT, C.FAIL,
+          "The message could not be delivered: the phone may not use WhatsApp, have an old "
+          "app version, or not have accepted WhatsApp's terms."),
+    _rule(131047, E.RECIPIENT, C.FAIL,
+          "More than 24 hours passed since this person last wrote; only a template can be "
+          "sent."),
+    _rule(131050, E.RECIPIENT, C.SUPPRESS,
+          "This person chose to stop receiving marketing messages from the business; they "
+          "are suppressed."),
+    _rule(131051, E.RECIPIENT, C.FAIL, "This kind of message is not supported."),
+    _rule(131053, E.RECIPIENT, C.FAIL,
+          "The image, video or document could not be uploaded or downloaded; check its link "
+          "and format."),
+    _rule(130472, E.RECIPIENT, C.FAIL,
+          "Meta held this message back because the person is part of a Meta experiment."),
+    _rule(135000, E.RECIPIENT, C.FAIL,
+          "Meta could not send the message for an unknown reason.", breaker=True),
+))
+# fmt: on
 del E, C
 # Codes 200-299 are the Graph permission errors, all of them "stop the number".
 AUTH_CODE_RANGE = range(200, 300)
@@ -130,9 +261,43 @@ ERROR_CODES: Mapping[ErrorClass, frozenset[int]] = {
 }
 
 
+def error_explanation(code: int | None, title: str = "") -> str:
+    """One sentence a marketer understands for a Graph error code.
+
+    Codes outside the table fall back to Meta's own ``title`` (as it came in the
+    error or the status webhook), then to a sentence naming the code.
+    """
+    rule = ERROR_TABLE.get(code) if code is not None else None
+    if rule is not None and rule.explanation:
+        return rule.explanation
+    if code is not None and code in AUTH_CODE_RANGE:
+        return (
+            "Meta refused a permission this number needs; reconnect it with the right permissions."
+        )
+    title = (title or "").strip()
+    if title:
+        return title if title.endswith(".") else f"{title}."
+    if code is None:
+        return "Meta reported an error without a code."
+    return f"Meta reported error {code}."
+
+
+def webhook_rule(code: int | None) -> ErrorRule:
+    """The rule of an error code met without its HTTP answer (a failed status webhook)."""
+    return rule_for(code, classify(code, None))
+
+
 def consequence_of(code: int | None) -> Consequence:
     """The consequence of an error code met without its HTTP answer (a failed status webhook)."""
-    return rule_for(code, classify(code, None)).consequence
+    return webhook_rule(code).consequence
+
+
+def counts_toward_breaker(rule: ErrorRule) -> bool:
+    """Whether a failure by this rule feeds the consecutive-failure breaker: codes the
+    table does not know, and those it marks as possibly account-wide."""
+    return rule.breaker or (
+        rule.error_class is ErrorClass.UNKNOWN and rule.consequence is Consequence.FAIL
+    )
 
 
 def rule_for(code: int | None, error_class: ErrorClass) -> ErrorRule:
@@ -411,13 +576,7 @@ class GraphClient:
         }
         if components:
             template["components"] = [dict(c) for c in components]
-        body: dict[str, Any] = {
-            "messaging_product": "whatsapp",
-            "recipient_type": "individual",
-            "to": to,
-            "type": "template",
-            "template": template,
-        }
+        body = _message(to, "template", template)
         if callback_data is not None:
             body["biz_opaque_callback_data"] = _check_callback_data(callback_data)
         return self._send(phone_number_id, body)
@@ -432,24 +591,62 @@ class GraphClient:
         reply_to: str | None = None,
     ) -> SendResult:
         """Send a free-form text (valid only inside the 24 h customer-service window)."""
-        payload: dict[str, Any] = {
-            "messaging_product": "whatsapp",
-            "recipient_type": "individual",
-            "to": to,
-            "type": "text",
-            "text": {"body": body, "preview_url": preview_url},
-        }
+        payload = _message(to, "text", {"body": body, "preview_url": preview_url})
         if reply_to:
             payload["context"] = {"message_id": reply_to}
         return self._send(phone_number_id, payload)
 
-    def mark_read(self, *, phone_number_id: str, message_id: str) -> None:
-        """Mark an inbound message as read."""
-        self.request(
+    def mark_read(self, *, phone_number_id: str, message_id: str, typing: bool = False) -> None:
+        """Mark an inbound message as read; with ``typing`` also show the user a typing
+        indicator (Meta clears it at our next message or after 25 s)."""
+        body: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "status": "read",
+            "message_id": message_id,
+        }
+        if typing:
+            body["typing_indicator"] = {"type": "text"}
+        self.request("POST", f"{phone_number_id}/messages", json=body)
+
+    def send_media(
+        self,
+        *,
+        phone_number_id: str,
+        to: str,
+        kind: str,
+        media_id: str,
+        caption: str = "",
+        filename: str = "",
+    ) -> SendResult:
+        """Send an uploaded image, video, audio or document (inside the 24 h window)."""
+        media: dict[str, Any] = {"id": media_id}
+        if caption and kind in ("image", "video", "document"):
+            media["caption"] = caption
+        if filename and kind == "document":
+            media["filename"] = filename
+        return self._send(phone_number_id, _message(to, kind, media))
+
+    def upload_media(
+        self, *, phone_number_id: str, filename: str, content: bytes, mime_type: str
+    ) -> str:
+        """Upload a file to Meta's media endpoint; returns its media id."""
+        path = f"{phone_number_id}/media"
+        data = self._call(
             "POST",
-            f"{phone_number_id}/messages",
-            json={"messaging_product": "whatsapp", "status": "read", "message_id": message_id},
+            self._url(path),
+            params=None,
+            json=None,
+            log_path=path,
+            form={"messaging_product": "whatsapp", "type": mime_type},
+            files={"file": (filename, content, mime_type)},
+            # An upload creates nothing a user sees: a lost answer is simply a failure.
+            may_act=False,
         )
+        if not data.get("id"):
+            raise GraphError(
+                "upload answer has no media id", http_status=200, error_class=ErrorClass.UNKNOWN
+            )
+        return str(data["id"])
 
     def _send(self, phone_number_id: str, body: dict[str, Any]) -> SendResult:
         data = self.request("POST", f"{phone_number_id}/messages", json=body)
@@ -548,16 +745,23 @@ class GraphClient:
         params: Mapping[str, Any] | None,
         json: Any,
         log_path: str,
+        form: Mapping[str, str] | None = None,
+        files: Mapping[str, Any] | None = None,
+        may_act: bool | None = None,
     ) -> dict[str, Any]:
-        # Only a POST changes anything at Meta; a lost GET answer is simply a failure.
-        may_act = method not in ("GET", "HEAD")
+        """One Graph call; ``form``/``files`` make it a multipart POST (through requests)."""
+        if may_act is None:
+            # Only a POST changes anything at Meta; a lost GET answer is simply a failure.
+            may_act = method not in ("GET", "HEAD")
         started = time.monotonic()
-        pool = None if self._session is not None or params else direct_pool()
+        pool = None if self._session is not None or params or files else direct_pool()
         try:
             if pool is not None:
                 status, body, reason = self._via_urllib3(pool, method, url, json)
             else:
-                status, body, reason = self._via_requests(method, url, params, json)
+                status, body, reason = self._via_requests(
+                    method, url, params, json, form=form, files=files
+                )
         except _NetworkFailure as failure:
             elapsed_ms = (time.monotonic() - started) * 1000
             logger.warning(
@@ -610,7 +814,14 @@ class GraphClient:
         return headers
 
     def _via_requests(
-        self, method: str, url: str, params: Mapping[str, Any] | None, json: Any
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        *,
+        form: Mapping[str, str] | None = None,
+        files: Mapping[str, Any] | None = None,
     ) -> tuple[int, bytes, str]:
         session = self._session or shared_session()
         try:
@@ -619,6 +830,8 @@ class GraphClient:
                 url,
                 params=params,
                 json=json,
+                data=form,
+                files=files,
                 headers=self._headers(),
                 timeout=self.timeout,
                 allow_redirects=False,
@@ -688,6 +901,17 @@ class GraphClient:
             fbtrace_id=err.get("fbtrace_id"),
             http_status=status,
         )
+
+
+def _message(to: str, kind: str, content: dict[str, Any]) -> dict[str, Any]:
+    """The envelope of every send to one person: ``content`` goes under its ``kind``."""
+    return {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": to,
+        "type": kind,
+        kind: content,
+    }
 
 
 class _NetworkFailure(Exception):

@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -29,21 +29,27 @@ from django.db.models import Q
 from django.utils import timezone
 from redis import exceptions as redis_exceptions
 
+from accounts.models import Workspace
 from campaigns.models import Campaign, CampaignStatus, Recipient, RecipientStatus
 from campaigns.rates import campaign_sends_record
-from campaigns.services import (
-    campaign_pause_for_template_error,
-    number_pause_for_error,
-    number_stop_for_error,
-    recipient_suppress_for_error,
-)
+from campaigns.services.lifecycle import campaign_hold, campaigns_hold_clear
 from config.redis import get_redis
+from messaging.breakers import streak_record, streak_trip
 from messaging.callbacks import callback_data_for
+from messaging.consequences import breaker_trip_apply, failure_apply, recipients_backed_off
 from messaging.controller import rate_adjustment_record
-from messaging.graph import Consequence, ErrorClass, GraphError, SendResult
+from messaging.graph import (
+    ROW_WAITS,
+    Consequence,
+    ErrorClass,
+    GraphError,
+    SendResult,
+    counts_toward_breaker,
+)
+from messaging.guards import budget_take, frequency_take, portfolio_limit
 from messaging.ratelimit import RateLimiter, current_rate
 from numbers.models import Number
-from templates_sync.models import Template
+from templates_sync.models import Template, TemplateCategory
 from templates_sync.rendering import RenderError, render_components
 
 logger = logging.getLogger(__name__)
@@ -214,6 +220,8 @@ class Outcome:
     error_details: str = ""
     # Rate-controller feedback: S success, T throttle, E other error, N neutral.
     signal: str = "N"
+    # The code, when this failure feeds the consecutive-failure breaker.
+    breaker_code: int | None = None
 
 
 def retry_or_fail(recipient: Claimed, error: GraphError, now: datetime, *, signal: str) -> Outcome:
@@ -319,6 +327,41 @@ def release_unattempted(token: str, recipient_ids: list[int]) -> None:
         cursor.execute(_RELEASE_SQL, [recipient_ids, token])
 
 
+_HOLD_SQL = """
+UPDATE campaigns_recipient r SET
+    status = v.status, next_attempt_at = v.until, claim_token = '', claimed_at = NULL,
+    error_code = NULL, error_title = v.title, error_details = v.details
+FROM (VALUES {values}) AS v(id, status, until, title, details)
+WHERE r.id = v.id AND r.claim_token = %s AND r.status = 'sending'
+"""
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A claimed row a guard keeps back, never attempted: waiting until ``until``
+    (retry_wait), or skipped (cancelled, ``until`` None)."""
+
+    recipient_id: int
+    until: datetime | None
+    title: str
+    details: str
+    status: str = RecipientStatus.RETRY_WAIT
+
+
+def hold_claimed(token: str, holds: list[Hold]) -> None:
+    """Writes the held rows (attempts unchanged) in one statement."""
+    if not holds:
+        return
+    params: list[Any] = []
+    for hold in holds:
+        params += [hold.recipient_id, hold.status, hold.until, hold.title[:255], hold.details]
+    values = ", ".join(
+        ["(%s::bigint, %s::varchar, %s::timestamptz, %s::varchar, %s::text)"] * len(holds)
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_HOLD_SQL.format(values=values), [*params, token])
+
+
 # --- one link of a lane ---------------------------------------------------------------
 
 
@@ -359,6 +402,9 @@ class BatchSender:
         self.number = number
         self.token = token
         self.batch = batch
+        # The batch as claimed (``batch`` loses the rows a guard holds back).
+        self._claimed = list(batch)
+        self._budget_limit = 0
         self.lease = lease
         self.redis = get_redis()
         self.marks = marks_key(token)
@@ -369,6 +415,10 @@ class BatchSender:
         self.done_ids: set[int] = set()
         self.stopped_campaigns: set[int] = set()
         self.stop_lane = False  # the number cannot send: the lane ends
+        # A breaker streak may be open in Redis from an earlier link: the first flush
+        # always reports, so a success resets it.
+        self._streak_open = True
+        self._breaker_tokens: list[str] = []
         self.link_cut = False  # this link ends early; the lane goes on
         self.last_flush = time.monotonic()
         self.templates = {
@@ -376,6 +426,9 @@ class BatchSender:
         }
 
     def run(self) -> None:
+        self._hold_guarded()
+        if not self.batch:
+            return self._finish()
         reservation = self.limiter.reserve(
             number_id=self.number.pk, number_mps=self.number.max_mps, cost=len(self.batch)
         )
@@ -415,13 +468,136 @@ class BatchSender:
         finally:
             if pool is not None:
                 pool.shutdown(wait=True)
-            self._flush()
-            unattempted = [c.id for c in self.batch if c.id not in self.done_ids]
-            release_unattempted(self.token, unattempted)
-            self.attempt_marks.close()
-            # Best effort: the sweeper ignores marks of a claim with no row left in it.
-            with contextlib.suppress(redis_exceptions.RedisError):
-                self.redis.delete(self.marks)
+            self._finish()
+
+    def _finish(self) -> None:
+        self._flush()
+        unattempted = [c.id for c in self.batch if c.id not in self.done_ids]
+        release_unattempted(self.token, unattempted)
+        self.attempt_marks.close()
+        # Best effort: the sweeper ignores marks of a claim with no row left in it.
+        with contextlib.suppress(redis_exceptions.RedisError):
+            self.redis.delete(self.marks)
+
+    # -- guards at claim time ------------------------------------------------------------
+
+    def _hold_guarded(self) -> None:
+        """Keeps back the claimed rows a guard says must not go now, written at once,
+        before any send (messaging.guards): marketing to a phone Meta capped (131049)
+        waits for its back-off; marketing over the workspace's frequency limit is
+        skipped; people beyond the portfolio's messaging-limit budget wait for the
+        window to roll, and their campaigns show the hold."""
+        holds: list[Hold] = []
+        try:
+            holds += self._backoff_holds()
+            holds += self._frequency_holds({h.recipient_id for h in holds})
+            budget_holds, budget_until = self._budget_holds({h.recipient_id for h in holds})
+        except redis_exceptions.RedisError:
+            # Without the guards' state nothing is known to wait; the link sends no batch
+            # blind: it ends, the rows go back in line.
+            logger.warning("lane %s could not read its guards; ending this link", self.number.pk)
+            self.link_cut = True
+            self.batch = []
+            return
+        holds += budget_holds
+        if holds:
+            hold_claimed(self.token, holds)
+            held = {hold.recipient_id for hold in holds}
+            self.done_ids |= held
+            self.batch = [c for c in self.batch if c.id not in held]
+        held_campaigns = set()
+        if budget_holds:
+            held_campaigns = self._hold_campaigns(budget_holds, budget_until)
+        # A campaign whose every row of the batch may go is no longer held.
+        sending = {c.campaign_id for c in self.batch} - held_campaigns
+        if sending:
+            campaigns_hold_clear(campaign_ids=sending)
+
+    def _is_marketing(self, recipient: Claimed) -> bool:
+        return self.templates[recipient.template_id].category == TemplateCategory.MARKETING
+
+    def _backoff_holds(self) -> list[Hold]:
+        marketing = [c for c in self.batch if self._is_marketing(c)]
+        if not marketing:
+            return []
+        backed_off = recipients_backed_off(self.number.workspace_id, (c.phone for c in marketing))
+        return [
+            Hold(
+                c.id,
+                datetime.fromtimestamp(backed_off[c.phone], tz=UTC),
+                "Held: Meta's per-person marketing limit",
+                "Meta refused another marketing message to this person (131049); no "
+                "marketing template goes to them from any campaign until the time shown",
+            )
+            for c in marketing
+            if c.phone in backed_off
+        ]
+
+    def _frequency_holds(self, held: set[int]) -> list[Hold]:
+        workspace = Workspace.objects.only("marketing_per_contact", "marketing_window_hours").get(
+            pk=self.number.workspace_id
+        )
+        limit, hours = workspace.marketing_per_contact, workspace.marketing_window_hours
+        rows = [(c.id, c.phone) for c in self.batch if c.id not in held and self._is_marketing(c)]
+        if limit <= 0 or not rows:
+            return []
+        refused = frequency_take(
+            workspace_id=self.number.workspace_id, limit=limit, window_hours=hours, rows=rows
+        )
+        return [
+            Hold(
+                recipient_id,
+                None,
+                "Skipped: frequency limit",
+                f"this contact already got {limit} marketing message(s) from this workspace "
+                f"in the last {hours} h (workspace setting); skipped rather than sent late",
+                RecipientStatus.CANCELLED,
+            )
+            for recipient_id, _ in rows
+            if recipient_id in refused
+        ]
+
+    def _budget_holds(self, held: set[int]) -> tuple[list[Hold], float | None]:
+        tiers = [
+            number.messaging_limit
+            for number in Number.objects.filter(
+                workspace_id=self.number.workspace_id, waba_id=self.number.waba_id
+            ).only("business_messaging_limit", "messaging_limit_tier")
+        ]
+        limit = portfolio_limit(tiers)
+        rows = [c for c in self.batch if c.id not in held]
+        if limit is None or not rows:
+            return [], None
+        waiting, until = budget_take(
+            waba_id=self.number.waba_id,
+            workspace_id=self.number.workspace_id,
+            limit=limit,
+            phones=[c.phone for c in rows],
+        )
+        if not waiting:
+            return [], None
+        self._budget_limit = limit
+        at = datetime.fromtimestamp(until, tz=UTC)
+        title = "Held: messaging limit reached"
+        details = (
+            f"Meta lets this business reach {limit:,} people per rolling 24 h by template; "
+            "this one waits until a place frees"
+        )
+        return [Hold(c.id, at, title, details) for c in rows if c.phone in waiting], until
+
+    def _hold_campaigns(self, holds: list[Hold], until: float | None) -> set[int]:
+        at = datetime.fromtimestamp(until or time.time(), tz=UTC)
+        by_id = {c.id: c.campaign_id for c in self._claimed}
+        campaign_ids = {by_id[h.recipient_id] for h in holds}
+        for campaign_id in sorted(campaign_ids):
+            campaign_hold(
+                campaign_id=campaign_id,
+                reason=f"messaging limit reached: Meta lets this business reach "
+                f"{self._budget_limit:,} people per rolling 24 h by template; sending goes on "
+                f"at {at:%Y-%m-%d %H:%M} UTC",
+                until=at,
+            )
+        return campaign_ids
 
     @staticmethod
     def _result_of(item: tuple[Claimed, Future]) -> tuple[Claimed, SendResult | GraphError]:
@@ -474,7 +650,7 @@ class BatchSender:
 
     def _on_error(self, recipient: Claimed, error: GraphError, now: datetime) -> Outcome:
         """The row's outcome from Graph's error table; consequences beyond the row are
-        the campaigns' services (pause, stop the number, suppress)."""
+        ``messaging.consequences.failure_apply``, the same as for a failed webhook."""
         details = {
             "error_code": error.code,
             "error_title": _title(error),
@@ -483,43 +659,57 @@ class BatchSender:
         if error.outcome_unknown:
             # Meta may have accepted it: never resent on our own (engine.md).
             return Outcome(recipient, RecipientStatus.UNKNOWN, True, now, signal="E", **details)
-        consequence = error.rule.consequence
+        rule = error.rule
+        consequence = rule.consequence
         if consequence is Consequence.RETRY:
             signal = "T" if error.error_class is ErrorClass.THROTTLE else "E"
             return retry_or_fail(recipient, error, now, signal=signal)
         if consequence is Consequence.RETRY_RECIPIENT:
             # That recipient only: the lane and the shared rate carry on.
             return retry_or_fail(recipient, error, now, signal="N")
-        if consequence in (Consequence.STOP_NUMBER, Consequence.PAUSE_NUMBER):
-            # Nothing more goes out on this number; the row waits for a resume.
+        failure_apply(
+            error=error,
+            number_id=self.number.pk,
+            campaign_id=recipient.campaign_id,
+            phone=recipient.phone,
+            template_id=recipient.template_id,
+            workspace_id=self.number.workspace_id,
+        )
+        if consequence in (
+            Consequence.STOP_NUMBER,
+            Consequence.PAUSE_NUMBER,
+            Consequence.PAUSE_ACCOUNT,
+        ):
+            # Nothing more goes out on this number.
             self.stop_lane = True
-            self.stopped_campaigns.update(running_campaign_ids(self.number.pk))
-            if consequence is Consequence.STOP_NUMBER:
-                number_stop_for_error(number_id=self.number.pk, error=error)
-            else:
-                number_pause_for_error(number_id=self.number.pk, error=error)
-            return Outcome(recipient, RecipientStatus.PENDING, True, now, signal="E", **details)
-        if consequence is Consequence.PAUSE_CAMPAIGN:
+            self.stopped_campaigns.update(c.campaign_id for c in self.batch)
+        elif consequence in (Consequence.PAUSE_CAMPAIGN, Consequence.TEMPLATE_CHANGED):
             self.stopped_campaigns.add(recipient.campaign_id)
-            campaign_pause_for_template_error(
-                campaign_id=recipient.campaign_id,
-                template_name=self.templates[recipient.template_id].name,
-                error=error,
-            )
-        elif consequence is Consequence.SUPPRESS:
-            recipient_suppress_for_error(
-                campaign_id=recipient.campaign_id,
-                phone=recipient.phone,
-                code=error.code,
-                message=error.message,
-            )
-        return Outcome(recipient, RecipientStatus.FAILED, True, now, signal="E", **details)
+        if consequence in ROW_WAITS:
+            # The row waits for a resume; it was not refused for its own sake.
+            return Outcome(recipient, RecipientStatus.PENDING, True, now, signal="E", **details)
+        return Outcome(
+            recipient,
+            RecipientStatus.FAILED,
+            True,
+            now,
+            signal="E",
+            breaker_code=error.code if counts_toward_breaker(rule) else None,
+            **details,
+        )
 
     # -- recording --------------------------------------------------------------------
 
     def _add(self, outcome: Outcome) -> None:
         self.pending.append(outcome)
         self.done_ids.add(outcome.recipient.id)
+        if outcome.attempted and outcome.status != RecipientStatus.UNKNOWN:
+            code = outcome.breaker_code
+            self._breaker_tokens.append(str(code) if code is not None else "")
+            if code is not None:
+                # At once, not at the next flush: the breaker must stop the very
+                # batch that burns the audience.
+                self._feed_breaker()
 
     def _maybe_flush(self) -> None:
         if (
@@ -550,6 +740,7 @@ class BatchSender:
             return
         recorded = record_outcomes(self.token, outcomes)
         signals = "".join(o.signal for o in outcomes if o.attempted)
+        self._feed_breaker()
         finished = Counter()
         for (campaign_id, status), count in recorded.items():
             if status in (RecipientStatus.SENT, RecipientStatus.FAILED, RecipientStatus.UNKNOWN):
@@ -564,6 +755,24 @@ class BatchSender:
             return
         if cut is not None:
             rate_adjustment_record(old=cut[0], new=cut[1], reason="3 consecutive throttling errors")
+
+    def _feed_breaker(self) -> None:
+        """The consecutive-failure breaker of the send answers: a breaker code counts,
+        any other attempted outcome resets (one script call per flush, and one per
+        breaker failure)."""
+        tokens, self._breaker_tokens = self._breaker_tokens, []
+        if not tokens or (not any(tokens) and not self._streak_open):
+            return
+        try:
+            code = streak_record(number_id=self.number.pk, via="send", tokens=tokens)
+        except redis_exceptions.RedisError:
+            logger.warning("lane %s could not feed the failure breaker", self.number.pk)
+            return
+        self._streak_open = any(tokens) and code is None
+        if code is not None:
+            breaker_trip_apply(streak_trip(self.number.pk, code))
+            self.stop_lane = True
+            self.stopped_campaigns.update(c.campaign_id for c in self.batch)
 
 
 def batch_size(number: Number) -> int:

@@ -102,6 +102,84 @@ return {}
 """
 
 
+def reply_tat_key(number_id: int) -> str:
+    return f"rl:tat:reply:{number_id}"
+
+
+def pair_tat_key(number_id: int, wa_id: str) -> str:
+    return f"rl:tat:pair:{number_id}:{wa_id}"
+
+
+# A reply (the inbox's fast path) takes the next slot of its own queue at the number's
+# rate, not the end of the campaign's reserved backlog; it still counts against the
+# number's throughput and the shared rate (their TATs move one slot on, so the
+# campaign's next batch is paced around it) and against the pair rate of its user
+# (GCRA with a burst). ARGV: number rate, shared default rate, pair seconds, pair burst.
+_RESERVE_REPLY = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
+local number_interval = 1.0 / tonumber(ARGV[1])
+local rate = tonumber(redis.call('GET', KEYS[1]) or ARGV[2])
+local function push(key, interval)
+  local tat = tonumber(redis.call('GET', key) or '0')
+  if tat < now then tat = now end
+  local new_tat = tat + interval
+  redis.call('SET', key, string.format('%.6f', new_tat), 'PX',
+             math.ceil((new_tat - now) * 1000) + 60000)
+end
+local reply_tat = tonumber(redis.call('GET', KEYS[4]) or '0')
+if reply_tat < now then reply_tat = now end
+local at = reply_tat
+local pair_seconds = tonumber(ARGV[3])
+if pair_seconds > 0 then
+  local burst = tonumber(ARGV[4])
+  local pair_tat = tonumber(redis.call('GET', KEYS[5]) or '0')
+  if pair_tat < now then pair_tat = now end
+  local pair_at = pair_tat - (burst - 1) * pair_seconds
+  if pair_at > at then at = pair_at end
+  local new_pair = math.max(pair_tat, at) + pair_seconds
+  redis.call('SET', KEYS[5], string.format('%.6f', new_pair), 'PX',
+             math.ceil((new_pair - now) * 1000) + 60000)
+end
+local new_reply = at + number_interval
+redis.call('SET', KEYS[4], string.format('%.6f', new_reply), 'PX',
+           math.ceil((new_reply - now) * 1000) + 60000)
+push(KEYS[2], 1.0 / rate)
+push(KEYS[3], number_interval)
+return string.format('%.6f', at - now)
+"""
+
+
+# Inbound messages count against a number's throughput at Meta as sends do: each one
+# moves the number's TAT on by one slot (never into the past), so the next campaign
+# batch is paced around them. ARGV: the number's rate, the count.
+_TAKE_INBOUND = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local new_tat = tat + tonumber(ARGV[2]) / tonumber(ARGV[1])
+redis.call('SET', KEYS[1], string.format('%.6f', new_tat), 'PX',
+           math.ceil((new_tat - now) * 1000) + 60000)
+return 1
+"""
+
+
+def inbound_take(counts: dict[int, tuple[float, int]]) -> None:
+    """Counts inbound messages against their numbers' throughput: ``{number id:
+    (number's messages/s, inbound count)}``, one pipelined script call per number."""
+    if not counts:
+        return
+    redis = get_redis()
+    script = redis.register_script(_TAKE_INBOUND)
+    with redis.pipeline(transaction=False) as pipe:
+        for number_id, (mps, count) in counts.items():
+            script(
+                keys=[number_tat_key(number_id)], args=[max(float(mps), 0.1), count], client=pipe
+            )
+        pipe.execute()
+
+
 @dataclass(frozen=True)
 class Reservation:
     """When each message of a reserved batch may go, relative to the call."""
@@ -127,6 +205,7 @@ class RateLimiter:
         self.redis = redis or get_redis()
         self._reserve = self.redis.register_script(_RESERVE)
         self._record = self.redis.register_script(_RECORD)
+        self._reserve_reply = self.redis.register_script(_RESERVE_REPLY)
 
     def reserve(self, *, number_id: int, number_mps: float, cost: int) -> Reservation:
         """Reserves ``cost`` send slots under both the shared rate and the number's cap."""
@@ -135,6 +214,34 @@ class RateLimiter:
             args=[cost, max(float(number_mps), 0.1), settings.SEND_RATE_START],
         )
         return Reservation(*(float(v) for v in values))
+
+    def reserve_reply(
+        self,
+        *,
+        number_id: int,
+        number_mps: float,
+        wa_id: str,
+        pair_seconds: float,
+        pair_burst: int,
+    ) -> float:
+        """Reserves one slot for a reply ahead of the campaign backlog; returns the seconds
+        to wait before sending it (the number's reply pacing and the user's pair rate)."""
+        value = self._reserve_reply(
+            keys=[
+                RATE_KEY,
+                SHARED_TAT_KEY,
+                number_tat_key(number_id),
+                reply_tat_key(number_id),
+                pair_tat_key(number_id, wa_id),
+            ],
+            args=[
+                max(float(number_mps), 0.1),
+                settings.SEND_RATE_START,
+                max(float(pair_seconds), 0.0),
+                max(int(pair_burst), 1),
+            ],
+        )
+        return max(float(value), 0.0)
 
     def record(self, outcomes: str) -> tuple[float, float] | None:
         """Folds a batch's outcomes (in send order) into the streak and window counts.

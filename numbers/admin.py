@@ -9,36 +9,47 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html
 
+from accounts.models import MANAGER_ROLES, Workspace
 from accounts.tenancy import WorkspaceScopedAdmin
-from numbers.models import Number, NumberStatus
+from config.admin import QUALITY_WORDS, ListTitleMixin, ManagersOnlyMixin, badge, status_tone
+from numbers.models import Number
 from numbers.selectors import number_in_use_reason
 from numbers.services import (
+    NumberBlockCooldown,
     NumberError,
     NumberProbe,
     number_add,
+    number_block_clear,
     number_delete,
     number_probe,
     number_test_connection,
     number_update,
 )
 
-QUALITY_COLOURS = {"GREEN": "#1e8e3e", "YELLOW": "#c27c00", "RED": "#d93025"}
-STATUS_COLOURS = {
-    NumberStatus.ACTIVE: "#1e8e3e",
-    NumberStatus.TOKEN_EXPIRED: "#d93025",
-    NumberStatus.DISCONNECTED: "#5f6368",
-    NumberStatus.BLOCKED: "#d93025",
+# Where Meta shows each id (the add form's help): people paste the wrong one most often.
+HELP = {
+    "label": 'Your own name for this number, e.g. "Sales India". Shown in campaigns and reports.',
+    "phone_number_id": (
+        "Meta's id for the number, not the phone number itself: in the Meta App Dashboard, "
+        'WhatsApp > API Setup, "Phone number ID" (15-16 digits); also in WhatsApp Manager > '
+        "Account tools > Phone numbers, after clicking the number."
+    ),
+    "waba_id": (
+        "The WhatsApp Business Account ID: in the App Dashboard, WhatsApp > API Setup, "
+        '"WhatsApp Business Account ID" under the phone number ID; also in Business '
+        "Settings > Accounts > WhatsApp accounts."
+    ),
+    "access_token": (
+        "A permanent token of a system user: Business Settings > Users > System users > "
+        "Generate new token, with the whatsapp_business_messaging and "
+        "whatsapp_business_management permissions. Tested with Meta before saving, stored "
+        "encrypted, never shown again."
+    ),
+    "max_mps_override": (
+        "Leave empty: Meta's throughput for the number is used (80 messages/s, or 1000 at "
+        "high throughput). Set it only to send slower on purpose."
+    ),
 }
-_GREY = "#5f6368"
-
-
-def badge(text: str, colour: str):
-    return format_html(
-        '<span style="background:{};color:#fff;padding:1px 7px;border-radius:9px;'
-        'font-size:11px;font-weight:bold;white-space:nowrap">{}</span>',
-        colour,
-        text,
-    )
 
 
 def _token_field(*, required: bool, help_text: str) -> forms.CharField:
@@ -56,14 +67,13 @@ class NumberAddForm(forms.ModelForm):
     """Validation checks the inputs, then runs the connection test, so an id or token that
     cannot be sent, or Meta's refusal, is a form error and nothing is saved."""
 
-    access_token = _token_field(
-        required=True, help_text="A system-user token with whatsapp_business_messaging access."
-    )
+    access_token = _token_field(required=True, help_text=HELP["access_token"])
     probe: NumberProbe | None = None
 
     class Meta:
         model = Number
         fields = ["workspace", "label", "phone_number_id", "waba_id", "max_mps_override"]
+        help_texts = {name: HELP[name] for name in fields if name in HELP}
 
     def clean(self):
         cleaned = super().clean()
@@ -126,12 +136,14 @@ _REPORTED = (
     "status_badge",
     "last_checked_at",
     "last_error",
+    "webhook_links",
     "created_at",
 )
 
 
 @admin.register(Number)
-class NumberAdmin(WorkspaceScopedAdmin):
+class NumberAdmin(ListTitleMixin, ManagersOnlyMixin, WorkspaceScopedAdmin):
+    list_title = "Numbers"
     list_display = [
         "label",
         "display_phone_number",
@@ -145,7 +157,7 @@ class NumberAdmin(WorkspaceScopedAdmin):
     ]
     list_filter = ["status", "quality_rating", "messaging_limit_tier"]
     search_fields = ["label", "display_phone_number", "verified_name", "phone_number_id"]
-    actions = ["test_connection"]
+    actions = ["test_connection", "clear_block"]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = NumberChangeForm if obj is not None else NumberAddForm
@@ -207,6 +219,34 @@ class NumberAdmin(WorkspaceScopedAdmin):
     def delete_model(self, request, obj):
         number_delete(number=obj)
 
+    @admin.action(
+        description="Clear the block (368 / 131048) so it may send", permissions=["change"]
+    )
+    def clear_block(self, request, queryset):
+        # A person's decision the product's hold waits for; paused campaigns stay paused.
+        for number in queryset.order_by("pk"):
+            if not self.has_change_permission(request, number):
+                self.message_user(
+                    request,
+                    f"{number}: only a workspace owner or admin may clear it",
+                    messages.ERROR,
+                )
+                continue
+            if number.block_code is None:
+                self.message_user(request, f"{number}: not blocked", messages.INFO)
+                continue
+            try:
+                number = number_block_clear(number=number, user=request.user)
+            except NumberBlockCooldown as error:
+                self.message_user(request, error.message, messages.ERROR)
+                continue
+            self.message_user(
+                request,
+                f"{number}: block lifted, now {number.get_status_display()}; resume its "
+                "campaigns when ready",
+                messages.SUCCESS,
+            )
+
     @admin.action(description="Test connection (refresh from Meta)", permissions=["change"])
     def test_connection(self, request, queryset):
         # It calls Meta and writes what Meta answers: owners and admins of each number's
@@ -236,9 +276,35 @@ class NumberAdmin(WorkspaceScopedAdmin):
 
     @admin.display(description="Quality", ordering="quality_rating")
     def quality_badge(self, obj: Number):
-        rating = obj.quality_rating or "-"
-        return badge(rating, QUALITY_COLOURS.get(obj.quality_rating, _GREY))
+        return badge(
+            QUALITY_WORDS.get(obj.quality_rating, "unknown"), status_tone(obj.quality_rating)
+        )
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: Number):
-        return badge(obj.get_status_display(), STATUS_COLOURS.get(obj.status, _GREY))
+        return badge(obj.get_status_display(), status_tone(obj.status))
+
+    @admin.display(description="What Meta sent about it")
+    def webhook_links(self, obj: Number):
+        statuses = reverse("admin:webhooks_statusupdate_changelist")
+        inbound = reverse("admin:webhooks_inboundmessage_changelist")
+        return format_html(
+            '<a href="{}?phone_number_id={}">Status updates</a> · '
+            '<a href="{}?number__id__exact={}">Inbound messages</a>',
+            statuses,
+            obj.phone_number_id,
+            inbound,
+            obj.pk,
+        )
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        # One workspace to manage: it is the only answer, so it is chosen already.
+        managed = list(
+            Workspace.objects.filter(
+                memberships__user=request.user, memberships__role__in=MANAGER_ROLES
+            ).values_list("pk", flat=True)[:2]
+        )
+        if len(managed) == 1:
+            initial.setdefault("workspace", managed[0])
+        return initial

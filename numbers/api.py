@@ -12,9 +12,11 @@ from rest_framework.response import Response
 from accounts.tenancy import WorkspaceScopedMixin
 from numbers.models import Number
 from numbers.services import (
+    NumberBlockCooldown,
     NumberError,
     NumberInUseError,
     number_add,
+    number_block_clear,
     number_delete,
     number_test_connection,
     number_update,
@@ -49,12 +51,17 @@ class NumberSerializer(serializers.ModelSerializer):
             "verified_name",
             "quality_rating",
             "messaging_limit_tier",
+            "business_messaging_limit",
             "throughput_level",
             "name_status",
+            "is_on_biz_app",
             "max_mps",
             "max_mps_override",
             "status",
             "is_usable",
+            "block_code",
+            "block_reason",
+            "blocked_at",
             "last_checked_at",
             "last_error",
             "created_at",
@@ -64,6 +71,11 @@ class NumberSerializer(serializers.ModelSerializer):
             "verified_name",
             "quality_rating",
             "messaging_limit_tier",
+            "business_messaging_limit",
+            "is_on_biz_app",
+            "block_code",
+            "block_reason",
+            "blocked_at",
             "throughput_level",
             "name_status",
             "max_mps",
@@ -132,4 +144,16 @@ class NumberViewSet(WorkspaceScopedMixin, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"], url_path="test-connection")
     def test_connection(self, request: Request, pk: str | None = None) -> Response:
         number = number_test_connection(number=self.get_object())
+        return Response(self.get_serializer(number).data)
+
+    @extend_schema(request=None, responses=NumberSerializer)
+    @action(detail=True, methods=["post"], url_path="clear-block")
+    def clear_block(self, request: Request, pk: str | None = None) -> Response:
+        """A person lifts the hold the product set after Meta's error (368, 131048): the
+        number may send again; its paused campaigns stay paused until resumed. A 131048
+        hold inside its cooldown is a 409 saying when."""
+        try:
+            number = number_block_clear(number=self.get_object(), user=request.user)
+        except NumberBlockCooldown as error:
+            raise Conflict(error.message) from error
         return Response(self.get_serializer(number).data)

@@ -29,6 +29,16 @@ class NumberStatus(models.TextChoices):
     TOKEN_EXPIRED = "token_expired", "Token expired"
     DISCONNECTED = "disconnected", "Disconnected"
     BLOCKED = "blocked", "Blocked"
+    # Meta's own statuses FLAGGED and RATE_LIMITED, and the product's hold after a
+    # spam-rate limit (131048): the number exists but must not send now.
+    FLAGGED = "flagged", "Flagged by Meta"
+    RATE_LIMITED = "rate_limited", "Rate limited by Meta"
+
+
+# Errors after which the product holds the number until a person lifts the hold
+# (numbers.services.number_block_clear, or a person resuming a campaign): Meta's
+# status on the next refresh does not lift it.
+PRODUCT_BLOCK_CODES = frozenset({368, 131031, 131048})
 
 
 def derive_max_mps(*, throughput_level: str, is_on_biz_app: bool) -> int:
@@ -54,7 +64,11 @@ class Number(WorkspaceOwned):
     display_phone_number = models.CharField(max_length=32, blank=True)
     verified_name = models.CharField(max_length=200, blank=True)
     quality_rating = models.CharField(max_length=16, blank=True)
+    # The number's own tier field, deprecated by Meta since October 2025...
     messaging_limit_tier = models.CharField(max_length=32, blank=True)
+    # ...for the business portfolio's limit (whatsapp_business_manager_messaging_limit),
+    # shared by all its numbers: what the tier budget reads first.
+    business_messaging_limit = models.CharField(max_length=32, blank=True)
     throughput_level = models.CharField(max_length=32, blank=True)
     name_status = models.CharField(max_length=64, blank=True)
     platform_type = models.CharField(max_length=32, blank=True)
@@ -75,6 +89,11 @@ class Number(WorkspaceOwned):
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     last_error_code = models.IntegerField(null=True, blank=True)
+    # A hold the product set after Meta's error (PRODUCT_BLOCK_CODES); only a person
+    # lifts it, however Meta's status reads meanwhile.
+    block_code = models.IntegerField(null=True, blank=True)
+    block_reason = models.TextField(blank=True)
+    blocked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -104,6 +123,11 @@ class Number(WorkspaceOwned):
             throughput_level=self.throughput_level,
             is_on_biz_app=self.is_on_biz_app,
         )
+
+    @property
+    def messaging_limit(self) -> str:
+        """The messaging-limit tier in force: the portfolio's, else the number's old field."""
+        return self.business_messaging_limit or self.messaging_limit_tier
 
     def apply_max_mps(self) -> None:
         """Set ``max_mps`` from the override, or else from what Meta reported."""

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Final
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
@@ -14,7 +17,7 @@ from django.views.decorators.debug import sensitive_variables
 from accounts.models import Workspace
 from config.inputs import bearer_token_problem, graph_id_problem
 from messaging.graph import ErrorClass, GraphClient, GraphError, InvalidTokenError
-from numbers.models import Number, NumberStatus
+from numbers.models import PRODUCT_BLOCK_CODES, Number, NumberStatus
 from numbers.selectors import number_in_use_reason
 
 logger = logging.getLogger(__name__)
@@ -49,6 +52,8 @@ class NumberInUseError(NumberError):
 # Meta's statuses of a phone number (GET /{id} "status") that stop all sending.
 _META_BLOCKED = frozenset({"BANNED", "RESTRICTED"})
 _META_DISCONNECTED = frozenset({"DISCONNECTED", "DELETED", "MIGRATED", "PENDING", "UNVERIFIED"})
+# Meta's statuses of a number that exists but must not send now.
+_META_HELD = {"FLAGGED": NumberStatus.FLAGGED, "RATE_LIMITED": NumberStatus.RATE_LIMITED}
 
 # Fields the connection test writes; a concurrent label or token edit is never overwritten.
 _REPORTED_FIELDS: Final = [
@@ -56,6 +61,7 @@ _REPORTED_FIELDS: Final = [
     "verified_name",
     "quality_rating",
     "messaging_limit_tier",
+    "business_messaging_limit",
     "throughput_level",
     "name_status",
     "platform_type",
@@ -67,6 +73,7 @@ _REPORTED_FIELDS: Final = [
     "last_error",
     "last_error_code",
 ]
+_BLOCK_FIELDS: Final = ["block_code", "block_reason", "blocked_at"]
 
 
 @dataclass(frozen=True)
@@ -106,7 +113,11 @@ def _status_from_meta(meta_status: str) -> NumberStatus:
         return NumberStatus.BLOCKED
     if meta_status.upper() in _META_DISCONNECTED:
         return NumberStatus.DISCONNECTED
-    return NumberStatus.ACTIVE
+    return _META_HELD.get(meta_status.upper(), NumberStatus.ACTIVE)
+
+
+def _block_status(code: int) -> NumberStatus:
+    return NumberStatus.RATE_LIMITED if code == 131048 else NumberStatus.BLOCKED
 
 
 def _field_for(error: GraphError, id_field: str) -> str | None:
@@ -180,6 +191,9 @@ def _apply_info(number: Number, info: dict[str, Any]) -> None:
     number.verified_name = str(info.get("verified_name") or "")
     number.quality_rating = str(info.get("quality_rating") or "")
     number.messaging_limit_tier = str(info.get("messaging_limit_tier") or "")
+    limit = str(info.get("whatsapp_business_manager_messaging_limit") or "")
+    # TIER_NOT_SET is "no limit known yet", not a limit of zero.
+    number.business_messaging_limit = "" if limit == "TIER_NOT_SET" else limit
     number.throughput_level = str(
         (throughput.get("level") if isinstance(throughput, dict) else throughput) or ""
     )
@@ -189,6 +203,10 @@ def _apply_info(number: Number, info: dict[str, Any]) -> None:
     number.is_on_biz_app = info.get("is_on_biz_app") is True
     number.apply_max_mps()
     number.status = _status_from_meta(number.meta_status)
+    if number.block_code is not None and number.status == NumberStatus.ACTIVE:
+        # A block the product set stays until a person lifts it (number_block_clear):
+        # Meta shows such numbers as CONNECTED again long before it is safe to send.
+        number.status = _block_status(number.block_code)
     number.last_checked_at = timezone.now()
     number.last_error = ""
     number.last_error_code = None
@@ -268,7 +286,78 @@ def number_record_graph_error(
     if status is not None:
         number.status = status
         fields.append("status")
+    if error.code in PRODUCT_BLOCK_CODES and number.block_code is None:
+        _set_block(number, error.code, describe_graph_error(error))
+        number.status = _block_status(error.code)
+        fields += [*_BLOCK_FIELDS, "status"]
     number.save(update_fields=fields)
+    return number
+
+
+def _set_block(number: Number, code: int, reason: str) -> None:
+    number.block_code = code
+    number.block_reason = reason
+    number.blocked_at = timezone.now()
+
+
+def number_block(*, number_id: int, code: int, reason: str) -> bool:
+    """Hold the number after Meta's ``code`` (131048 spam rate, 368 policy block): it
+    stops sending until a person lifts the hold. False when it was held already (the
+    first hold, and its time, stay)."""
+    with transaction.atomic():
+        number = Number.objects.select_for_update().get(pk=number_id)
+        if number.block_code is not None:
+            return False
+        _set_block(number, code, reason)
+        number.status = _block_status(code)
+        number.last_error = reason
+        number.last_error_code = code
+        number.save(update_fields=[*_BLOCK_FIELDS, "status", "last_error", "last_error_code"])
+    logger.warning("number %s held after Meta error %s: %s", number_id, code, reason)
+    return True
+
+
+def number_block_cooldown_left(number: Number, *, now=None) -> float:
+    """Seconds before a person may lift the number's 131048 hold (0 when they may)."""
+    if number.block_code != 131048 or number.blocked_at is None:
+        return 0.0
+    ready = number.blocked_at.timestamp() + settings.SPAM_RATE_COOLDOWN_SECONDS
+    return max(0.0, ready - (now or timezone.now()).timestamp())
+
+
+class NumberBlockCooldown(NumberError):
+    """A 131048 hold cannot be lifted yet; ``ready_at`` says when it can."""
+
+    def __init__(self, message: str, *, ready_at):
+        super().__init__(message)
+        self.ready_at = ready_at
+
+
+def number_block_clear(*, number: Number, user=None) -> Number:
+    """A person lifts the product's hold on the number: its status is Meta's again (as
+    last reported; the next refresh reads it anew). A spam-rate hold (131048) can be
+    lifted only after SPAM_RATE_COOLDOWN_SECONDS: raises NumberBlockCooldown."""
+    with transaction.atomic():
+        locked = Number.objects.select_for_update().get(pk=number.pk)
+        if locked.block_code is None:
+            number.refresh_from_db()
+            return number
+        left = number_block_cooldown_left(locked)
+        if left > 0:
+            ready_at = timezone.now() + timedelta(seconds=left)
+            raise NumberBlockCooldown(
+                f"number {locked} was spam-rate limited by Meta (131048) at "
+                f"{locked.blocked_at:%Y-%m-%d %H:%M} UTC; it can be resumed from "
+                f"{ready_at:%Y-%m-%d %H:%M} UTC (in {math.ceil(left / 60)} minutes)",
+                ready_at=ready_at,
+            )
+        locked.block_code = None
+        locked.block_reason = ""
+        locked.blocked_at = None
+        locked.status = _status_from_meta(locked.meta_status)
+        locked.save(update_fields=[*_BLOCK_FIELDS, "status"])
+    logger.info("number %s: block lifted by %s", number.pk, user)
+    number.refresh_from_db()
     return number
 
 

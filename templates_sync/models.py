@@ -47,6 +47,8 @@ class HeaderFormat(models.TextChoices):
     VIDEO = "VIDEO"
     DOCUMENT = "DOCUMENT"
     LOCATION = "LOCATION"
+    GIF = "GIF"
+    PRODUCT = "PRODUCT"
 
 
 class Template(WorkspaceOwned):
@@ -74,6 +76,16 @@ class Template(WorkspaceOwned):
     header_format = models.CharField(
         max_length=16, choices=HeaderFormat.choices, blank=True, default=HeaderFormat.NONE
     )
+    # Why the product cannot send this shape ("" when it can): set at sync from
+    # templates_sync.rendering.unsendable_reason; pre-flight refuses such a template.
+    unsendable_reason = models.CharField(max_length=300, blank=True)
+    # Meta's quality score of the template (message_template_quality_update: GREEN,
+    # YELLOW, RED, UNKNOWN) and when it last changed.
+    quality_score = models.CharField(max_length=16, blank=True)
+    quality_changed_at = models.DateTimeField(null=True, blank=True)
+    # The category before Meta last changed it (template_category_update), and when.
+    previous_category = models.CharField(max_length=32, blank=True)
+    category_changed_at = models.DateTimeField(null=True, blank=True)
     synced_at = models.DateTimeField(help_text="When a sync last created or changed it.")
     last_seen_at = models.DateTimeField(help_text="When Meta last returned it.")
     removed_at = models.DateTimeField(

@@ -23,8 +23,8 @@ from templates_sync.models import (
     TemplateStatusChange,
     WabaSync,
 )
-from templates_sync.rendering import header_format_of, parse_parameters
-from templates_sync.signals import template_status_changed
+from templates_sync.rendering import header_format_of, parse_parameters, unsendable_reason
+from templates_sync.signals import template_category_changed, template_status_changed
 
 logger = logging.getLogger(__name__)
 
@@ -231,6 +231,8 @@ def _fields_from(item: dict[str, Any]) -> dict[str, Any]:
         "components": components,
         "parameters": parse_parameters(components, parameter_format),
         "header_format": header_format_of(components),
+        # Marked here, once: pre-flight refuses it instead of Meta failing every row.
+        "unsendable_reason": unsendable_reason(components, parameter_format)[:300],
     }
 
 
@@ -277,8 +279,13 @@ def _apply(
             result.created += 1
             continue
         changed = any(getattr(template, name) != value for name, value in fields.items())
+        old_category = template.category
         for name, value in fields.items():
             setattr(template, name, value)
+        if old_category and template.category and old_category != template.category:
+            template_category_changed.send(
+                sender=Template, template=template, old=old_category, new=template.category
+            )
         if template.removed_at is not None:
             TemplateStatusChange.objects.create(
                 template=template,

@@ -25,7 +25,12 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from config.commit import after_commit
-from webhooks.account_events import apply_number_change, apply_preference, apply_template_status
+from webhooks.account_events import (
+    apply_number_change,
+    apply_preference,
+    apply_template_change,
+    apply_template_status,
+)
 from webhooks.inbound import store_inbound
 from webhooks.models import StatusUpdate, WebhookEvent, WebhookEventStatus
 from webhooks.parse import as_dict, as_list, as_text, believable_time, parse_json, status_fields
@@ -205,11 +210,18 @@ class _Batch:
     preferences: list[tuple[str, dict]] = field(default_factory=list)
     templates: list[tuple[str, datetime | None, dict]] = field(default_factory=list)
     number_changes: list[tuple[str, str, datetime | None, dict]] = field(default_factory=list)
+    template_changes: list[tuple[str, str, datetime | None, dict]] = field(default_factory=list)
 
     @property
     def only_statuses(self) -> bool:
         """Nothing but statuses (or nothing at all): the drain applies it in a batch."""
-        return not (self.inbound or self.preferences or self.templates or self.number_changes)
+        return not (
+            self.inbound
+            or self.preferences
+            or self.templates
+            or self.number_changes
+            or self.template_changes
+        )
 
 
 def _collect_payload(event: WebhookEvent, payload: Any, report: Report) -> _Batch:
@@ -239,8 +251,14 @@ def _collect_payload(event: WebhookEvent, payload: Any, report: Report) -> _Batc
                 _collect_messages(event, value, batch, report)
             elif kind == "message_template_status_update":
                 batch.templates.append((waba_id, entry_time, value))
-            elif kind in ("phone_number_quality_update", "account_update"):
+            elif kind in (
+                "phone_number_quality_update",
+                "account_update",
+                "business_capability_update",
+            ):
                 batch.number_changes.append((kind, waba_id, entry_time, value))
+            elif kind in ("message_template_quality_update", "template_category_update"):
+                batch.template_changes.append((kind, waba_id, entry_time, value))
             elif kind == "user_preferences":
                 pnid = as_text(as_dict(value.get("metadata")).get("phone_number_id"), 32) or ""
                 for item in as_list(value.get("user_preferences"), "user_preferences", report):
@@ -263,9 +281,12 @@ def _collect_messages(event: WebhookEvent, value: dict, batch: _Batch, report: R
     names: dict[str, str] = {}
     for contact in as_list(value.get("contacts"), "value.contacts", report):
         wa_id = as_text(as_dict(contact).get("wa_id"), 32)
+        # A username user may come with Meta's business-scoped user id and no wa_id.
+        user_id = as_text(as_dict(contact).get("user_id"), 128)
         name = as_dict(as_dict(contact).get("profile")).get("name")
-        if wa_id and isinstance(name, str):
-            names[wa_id] = name[:256]
+        for key in (wa_id, user_id):
+            if key and isinstance(name, str):
+                names[key] = name[:256]
     for item in as_list(value.get("messages"), "value.messages", report):
         if not isinstance(item, dict):
             report.problem("a message is not an object")
@@ -286,3 +307,5 @@ def _apply_collected(event: WebhookEvent, batch: _Batch, report: Report) -> None
         apply_template_status(waba_id, at or event.received_at, value, report)
     for kind, waba_id, at, value in batch.number_changes:
         apply_number_change(kind, waba_id, at or event.received_at, value, report)
+    for kind, waba_id, at, value in batch.template_changes:
+        apply_template_change(kind, waba_id, at or event.received_at, value, report)

@@ -3,24 +3,39 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+import logging
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from redis import exceptions as redis_exceptions
 
-from campaigns.models import Recipient, RecipientStatus
+from campaigns.models import Campaign, CampaignStatus, Recipient, RecipientStatus
 from campaigns.services import recipient_suppress_for_error
-from messaging.graph import Consequence, consequence_of
+from messaging.breakers import failure_rate_record, streak_record, streak_trip
+from messaging.consequences import breaker_trip_apply, failure_apply
+from messaging.graph import (
+    ROW_RETRIES,
+    ROW_WAITS,
+    Consequence,
+    GraphError,
+    counts_toward_breaker,
+    webhook_rule,
+)
 from numbers.models import Number
 from webhooks.inbound import link_replies, lock_recipients, unlinked_replies_to
 from webhooks.models import PendingStatus, StatusOutcome, StatusUpdate
 from webhooks.parse import TIME_NOTE_PREFIX, callback_recipient_id, first_error, time_note
 from webhooks.report import Report
+from webhooks.signals import statuses_unmatched
+
+logger = logging.getLogger(__name__)
 
 # Forward order of a message's life; failed is terminal and handled apart.
 RANK = {"sent": 1, "delivered": 2, "read": 3}
@@ -209,7 +224,14 @@ class _Pass:
     # Update id -> its PendingStatus row, for the parked statuses found on lookup.
     parked_rows: dict[int, PendingStatus] = field(default_factory=dict)
     changed: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
-    to_suppress: list[tuple[Recipient, Report]] = field(default_factory=list)
+    # Failed statuses applied in this pass, in order: their consequences follow the
+    # error table as a send answer's would (messaging.consequences).
+    failures: list[tuple[Recipient, Report]] = field(default_factory=list)
+    # Per number, in order: a breaker token per final status ("<code>" or "").
+    streaks: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
+    # Per number: final statuses (delivered or failed), and failures by code.
+    finals: Counter = field(default_factory=Counter)
+    failed_codes: dict[int, Counter] = field(default_factory=lambda: defaultdict(Counter))
     waiting: list[StatusUpdate] = field(default_factory=list)
     _pnid_numbers: dict[str, set[int]] | None = None
 
@@ -247,13 +269,17 @@ def _resolve(
     _clamp_to_sends(run)
     for update in _in_event_then_meta_order(run):
         _apply_one(run, update)
+    _offer_unmatched(run)
+    waiting_rows = _decide_failed_rows(run)
     done = _write_outcomes(run)
+    _write_waiting_rows(waiting_rows)
     _unpark_applied(run, done)
     _link_late_replies(run, done, parked=parked)
     for update in run.waiting:
         if update.pk not in run.parked_rows:
             run.report_of(update).counts["pending"] += 1
-    _suppress_stopped(run)
+    _react_to_failures(run)
+    _feed_breakers(run)
     # Parked statuses found on lookup that still wait stay parked as they are.
     return [u for u in run.waiting if u.pk not in run.parked_rows]
 
@@ -345,13 +371,43 @@ def _apply_one(run: _Pass, update: StatusUpdate) -> None:
         # Later events find the message by the wamid this one just recorded.
         run.by_wamid[recipient.wamid] = recipient
     run.changed[recipient.pk] |= fields
-    if (
-        update.outcome == StatusOutcome.APPLIED
-        and recipient.status == RecipientStatus.FAILED
-        and consequence_of(recipient.error_code) is Consequence.SUPPRESS
-    ):
-        run.to_suppress.append((recipient, report))
+    if update.outcome == StatusOutcome.APPLIED and update.status in ("failed", "delivered"):
+        _count_final(run, recipient, update)
     report.counts[update.outcome] += 1
+
+
+def _count_final(run: _Pass, recipient: Recipient, update: StatusUpdate) -> None:
+    """Note a final status for the consequences and the number's breakers."""
+    number_id = recipient.number_id
+    run.finals[number_id] += 1
+    if update.status == "delivered" or recipient.status != RecipientStatus.FAILED:
+        run.streaks[number_id].append("")
+        return
+    run.failures.append((recipient, run.report_of(update)))
+    code = recipient.error_code
+    run.failed_codes[number_id][code if code is not None else "none"] += 1
+    rule = webhook_rule(code)
+    run.streaks[number_id].append(str(code) if counts_toward_breaker(rule) else "")
+
+
+def _offer_unmatched(run: _Pass) -> None:
+    """Statuses no campaign recipient matched may be for the inbox's messages (replies):
+    the layers above apply those (webhooks.signals.statuses_unmatched, in event then
+    Meta order), and they are not parked."""
+    unmatched = [u for u in run.waiting if u.recipient is None]
+    if not unmatched:
+        return
+    taken: dict[int, str] = {}
+    for _, response in statuses_unmatched.send(sender=StatusUpdate, updates=unmatched):
+        taken.update(response or {})
+    if not taken:
+        return
+    run.waiting = [u for u in run.waiting if u.pk not in taken]
+    for update in unmatched:
+        if update.pk in taken:
+            update.outcome = taken[update.pk]
+            _set_note(update, "conversation message")
+            run.report_of(update).counts[update.outcome] += 1
 
 
 def _recipient_of(run: _Pass, update: StatusUpdate) -> tuple[Recipient | None, str]:
@@ -446,16 +502,129 @@ def _link_late_replies(run: _Pass, done: list[StatusUpdate], *, parked: bool) ->
         link_replies(unlinked_replies_to(late_recipients), run.reports[position])
 
 
-def _suppress_stopped(run: _Pass) -> None:
-    """Suppress the users whose message failed because they stopped marketing messages."""
-    for recipient, report in run.to_suppress:
-        added = recipient_suppress_for_error(
+def _decide_failed_rows(run: _Pass) -> list[Recipient]:
+    """The failed rows whose error says they wait rather than fail (the table's
+    ROW_WAITS and ROW_RETRIES, as in the lane): while their campaign is running or
+    paused they go back in line, pending (for a resume) or retry_wait (after the retry
+    delay, within the retries allowed); else they stay failed. Returns those rows."""
+    candidates = [
+        recipient
+        for recipient, _ in run.failures
+        if webhook_rule(recipient.error_code).consequence in ROW_WAITS | ROW_RETRIES
+    ]
+    if not candidates:
+        return []
+    live = set(
+        Campaign.objects.filter(
+            pk__in={r.campaign_id for r in candidates},
+            status__in=(CampaignStatus.RUNNING, CampaignStatus.PAUSED),
+        ).values_list("pk", flat=True)
+    )
+    now = timezone.now()
+    delays = settings.SEND_RETRY_DELAYS
+    waiting = []
+    for recipient in candidates:
+        if recipient.campaign_id not in live:
+            continue
+        consequence = webhook_rule(recipient.error_code).consequence
+        if consequence in ROW_RETRIES:
+            if recipient.attempts > len(delays):
+                continue
+            delay = delays[max(recipient.attempts, 1) - 1]
+            if consequence is Consequence.RETRY_RECIPIENT:
+                delay = max(delay, settings.PAIR_RATE_RETRY_SECONDS)
+            recipient.status = RecipientStatus.RETRY_WAIT
+            recipient.next_attempt_at = now + timedelta(seconds=delay)
+        else:
+            recipient.status = RecipientStatus.PENDING
+            recipient.next_attempt_at = None
+        recipient.failed_at = None
+        run.changed[recipient.pk] |= {"status", "failed_at"}
+        waiting.append(recipient)
+    return waiting
+
+
+def _write_waiting_rows(recipients: list[Recipient]) -> None:
+    """The retry time and a free claim for the rows put back in line (one statement)."""
+    if not recipients:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {Recipient._meta.db_table} AS r
+            SET next_attempt_at = v.next_at, claim_token = '', claimed_at = NULL
+            FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(id, next_at)
+            WHERE r.id = v.id
+            """,  # noqa: S608 - the table name is ours, every value is a parameter
+            [[r.pk for r in recipients], [r.next_attempt_at for r in recipients]],
+        )
+
+
+def _react_to_failures(run: _Pass) -> None:
+    """What each failed status does beyond its row, by the same table and services as a
+    send answer's error: suppress, back the phone off, pause the campaign, hold or stop
+    the number, pause the account. Each action once per pass and target."""
+    done: set[tuple] = set()
+    for recipient, report in run.failures:
+        code = recipient.error_code
+        rule = webhook_rule(code)
+        consequence = rule.consequence
+        if consequence in (Consequence.FAIL, Consequence.RETRY, Consequence.RETRY_RECIPIENT):
+            continue
+        if consequence is Consequence.SUPPRESS:
+            added = recipient_suppress_for_error(
+                campaign_id=recipient.campaign_id,
+                phone=recipient.phone,
+                code=code,
+                message=recipient.error_title or "user stopped marketing messages",
+            )
+            report.counts["suppressions_added" if added else "suppressions_existing"] += 1
+            continue
+        if consequence in (
+            Consequence.STOP_NUMBER,
+            Consequence.PAUSE_NUMBER,
+            Consequence.PAUSE_ACCOUNT,
+        ):
+            key: tuple = (consequence, recipient.number_id)
+        elif consequence is Consequence.BACKOFF_RECIPIENT:
+            key = (consequence, recipient.campaign_id, recipient.phone)
+        else:
+            key = (consequence, recipient.campaign_id)
+        if key in done:
+            continue
+        done.add(key)
+        failure_apply(
+            error=GraphError(recipient.error_title or f"Meta error {code}", code=code),
+            number_id=recipient.number_id,
             campaign_id=recipient.campaign_id,
             phone=recipient.phone,
-            code=recipient.error_code,
-            message=recipient.error_title or "user stopped marketing messages",
+            template_id=recipient.template_id,
         )
-        report.counts["suppressions_added" if added else "suppressions_existing"] += 1
+        report.counts[f"consequence:{consequence}"] += 1
+
+
+def _feed_breakers(run: _Pass) -> None:
+    """The numbers' breakers, by webhook: identical failures in a row, and the failed
+    share over a window; a trip pauses the number's campaigns."""
+    for number_id in sorted(run.finals):
+        trips = []
+        try:
+            code = streak_record(number_id=number_id, via="webhook", tokens=run.streaks[number_id])
+            rate_trip = failure_rate_record(
+                number_id=number_id,
+                final=run.finals[number_id],
+                failed=run.failed_codes.get(number_id, Counter()),
+            )
+        except redis_exceptions.RedisError:
+            # The statuses are applied; only this pass's count toward the breakers is lost.
+            logger.warning("could not feed the breakers of number %s", number_id)
+            continue
+        if code is not None:
+            trips.append(streak_trip(number_id, code))
+        if rate_trip is not None:
+            trips.append(rate_trip)
+        for trip in trips:
+            breaker_trip_apply(trip)
 
 
 # Every recipient column _advance may change, written together (the rows are locked, so

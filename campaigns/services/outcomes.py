@@ -15,12 +15,15 @@ from campaigns.models import Campaign, CampaignStatus, RecipientStatus, Suppress
 from campaigns.services.lifecycle import (
     campaign_lanes_kick_after_commit,
     campaign_pause_if_running,
+    campaigns_pause_for_account,
     campaigns_pause_for_number,
 )
 from campaigns.services.suppressions import suppression_ensure
-from messaging.graph import GraphError
+from config.commit import after_commit
+from messaging.graph import GraphError, error_explanation
 from numbers.models import Number
-from numbers.services import number_record_graph_error
+from numbers.services import number_block, number_record_graph_error
+from templates_sync.models import Template
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +40,22 @@ def number_stop_for_error(*, number_id: int, error: GraphError) -> list[int]:
 
 
 def number_pause_for_error(*, number_id: int, error: GraphError) -> list[int]:
-    """Meta limits the number (spam rate): every running campaign on it pauses."""
-    return campaigns_pause_for_number(
-        number_id=number_id,
-        reason=f"Meta spam-rate limited the number ({error.code}): {error.message}",
+    """Meta limits the number (spam rate): the number is held (a person lifts it, after
+    SPAM_RATE_COOLDOWN_SECONDS) and every running campaign on it pauses."""
+    reason = f"Meta spam-rate limited the number ({error.code}): {error.message}"
+    number_block(number_id=number_id, code=error.code or 131048, reason=reason)
+    return campaigns_pause_for_number(number_id=number_id, reason=reason)
+
+
+def account_pause_for_error(*, number_id: int, error: GraphError) -> list[int]:
+    """The business account cannot send (payment, restriction): every running campaign
+    on any number of the number's WABA pauses. Returns the paused campaigns' ids."""
+    number = Number.objects.get(pk=number_id)
+    number_record_graph_error(number=number, error=error)
+    return campaigns_pause_for_account(
+        waba_id=number.waba_id,
+        reason=f"Meta refused the WhatsApp Business Account {number.waba_id} ({error.code}): "
+        f"{error_explanation(error.code, error.message)}",
     )
 
 
@@ -54,6 +69,32 @@ def campaign_pause_for_template_error(
     )
 
 
+def campaign_pause_for_template_change(
+    *, campaign_id: int, template_id: int, error: GraphError
+) -> bool:
+    """The template changed at Meta under the campaign (132000): the campaign pauses for
+    a person to look, and the workspace's templates are synced again after commit."""
+    template = Template.objects.get(pk=template_id)
+    paused = campaign_pause_if_running(
+        campaign_id=campaign_id,
+        reason=f"template {template.name!r} changed at Meta ({error.code}): {error.message}; "
+        "the templates are being synced again, check the campaign before resuming",
+    )
+    if paused:
+        after_commit(_sync_templates, workspace_id=template.workspace_id)
+    return paused
+
+
+def _sync_templates(*, workspace_id: int) -> None:
+    from templates_sync.tasks import sync_workspace_templates
+
+    try:
+        sync_workspace_templates.apply_async((workspace_id,), retry=False)
+    except Exception:
+        # The periodic sync catches up; the pause is what protects the audience.
+        logger.warning("could not queue a template sync of workspace %s", workspace_id)
+
+
 def recipient_suppress_for_error(*, campaign_id: int, phone: str, code: int, message: str) -> bool:
     """The user stopped marketing messages (131050): the phone is suppressed in the
     campaign's workspace, cancelling its unsent messages everywhere. True when new."""
@@ -62,7 +103,7 @@ def recipient_suppress_for_error(*, campaign_id: int, phone: str, code: int, mes
         workspace_id=workspace_id,
         phone=phone,
         reason=f"Meta error {code}: {message}"[:200],
-        source=SuppressionSource.WEBHOOK,
+        source=SuppressionSource.META_131050,
     )
 
 

@@ -99,3 +99,43 @@ def test_due_scheduled_campaigns_start_or_fail_their_preflight(
         "pre-flight failed at the scheduled time: no contacts are waiting to be sent: import "
         "a CSV of contacts"
     )
+
+
+def test_a_manual_start_runs_the_preflight_and_a_problem_is_a_409_listing_it(
+    campaign, number, api, owner
+):
+    run_import(campaign, CSV)
+    Recipient.objects.filter(phone="+919812345679").update(variables={"body.1": "Ravi"})
+    answer = api(owner).post(f"/api/campaigns/{campaign.pk}/start/", {}, format="json")
+    assert answer.status_code == 409
+    assert answer.json()["detail"] == (
+        "pre-flight found problems: 1 contacts cannot fill template 'order_update', e.g. "
+        "row 3 (+919812345679): body.2: missing value"
+    )
+    campaign.refresh_from_db()
+    assert campaign.status == "draft"
+
+
+def test_the_budget_is_the_portfolios_limit_before_the_numbers_old_tier(workspace, template):
+    from tests.factories import make_campaign
+
+    number = make_number(
+        workspace=workspace, messaging_limit_tier="TIER_10K", business_messaging_limit="TIER_250"
+    )
+    campaign = make_campaign(workspace=workspace, numbers=[number], templates=[template])
+    rows = "".join(f"98123{i:05d},N,X\n" for i in range(251))
+    run_import(campaign, "phone,1,2\n" + rows)
+    result = campaign_preflight(campaign=campaign, check_meta=False)
+    assert result.problems == [
+        "WABA 100000000000001 may start conversations with 250 people per 24 h (TIER_250); "
+        "0 were messaged in the last 24 h, so 250 remain and this campaign has 251: split the "
+        "list or wait"
+    ]
+    # On a resume the engine holds the excess: a warning, not a problem.
+    resumed = campaign_preflight(campaign=campaign, check_meta=False, budget_blocks=False)
+    assert resumed.ok
+    assert resumed.warnings == [
+        "WABA 100000000000001 may start conversations with 250 people per 24 h (TIER_250); "
+        "0 were messaged in the last 24 h, so 250 remain and this campaign has 251: the rest "
+        "waits, held by the engine until the window rolls"
+    ]

@@ -90,7 +90,7 @@ def worker_env(sim, settings, **extra) -> dict[str, str]:
 
 @pytest.fixture
 def start_worker(sim, settings, tmp_path):
-    """``start_worker(name)`` runs a real worker (sending, webhooks, default queues); stopped after
+    """``start_worker(name)`` runs a real worker (sending, replies, webhooks, default queues); stopped after
     the test. ``restart=True``: config.procs restarts it when it exits, as the demo's are."""
     started: list[procs.ManagedProcess] = []
 
@@ -99,7 +99,7 @@ def start_worker(sim, settings, tmp_path):
     ) -> procs.ManagedProcess:
         worker = procs.celery_worker(
             name,
-            "sending,webhooks,default",
+            "sending,replies,webhooks,default",
             concurrency=concurrency,
             env=worker_env(sim, settings, **env),
             restart=restart,

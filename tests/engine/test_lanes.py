@@ -167,7 +167,7 @@ def test_three_consecutive_throttles_cut_the_shared_rate_by_20_percent(engine, s
 def test_permanent_recipient_errors_fail_at_once_with_metas_code(engine, sim):
     campaign = engine.campaign(count=2)
     bad = campaign.recipients.order_by("pk")[0]
-    sim.set_faults(undeliverable=[bad.phone.lstrip("+")])
+    sim.set_faults(undeliverable=[bad.phone.lstrip("+")], error_modes={"131026": "response"})
     run_until_idle(engine.numbers[0].pk)
     bad.refresh_from_db()
     assert (bad.status, bad.error_code, bad.attempts) == (RecipientStatus.FAILED, 131026, 1)
@@ -178,7 +178,7 @@ def test_permanent_recipient_errors_fail_at_once_with_metas_code(engine, sim):
 def test_user_stopped_marketing_fails_and_adds_a_suppression(engine, sim):
     campaign = engine.campaign(count=1)
     target = campaign.recipients.get()
-    sim.set_faults(errors=[{"code": 131050, "count": 1}])
+    sim.set_faults(errors=[{"code": 131050, "count": 1, "mode": "response"}])
     lane_run(engine.numbers[0].pk)
     target.refresh_from_db()
     assert (target.status, target.error_code) == (RecipientStatus.FAILED, 131050)
@@ -191,11 +191,11 @@ def test_stopped_marketing_in_a_send_answer_cancels_the_phone_in_other_campaigns
     first = engine.campaign(count=1, phones=[phone])
     paused = engine.campaign(count=2, phones=[phone, "+919800000043"], status=CampaignStatus.PAUSED)
     scheduled = engine.campaign(count=1, phones=[phone], status=CampaignStatus.SCHEDULED)
-    sim.set_faults(errors=[{"code": 131050, "count": 1}])
+    sim.set_faults(errors=[{"code": 131050, "count": 1, "mode": "response"}])
     lane_run(engine.numbers[0].pk)
     assert first.recipients.get().status == RecipientStatus.FAILED
     suppression = Suppression.objects.get()
-    assert (suppression.phone, suppression.source) == (phone, "webhook")
+    assert (suppression.phone, suppression.source) == (phone, "131050")
     assert suppression.reason.startswith("Meta error 131050: ")
     for campaign in (paused, scheduled):
         row = campaign.recipients.get(phone=phone)
@@ -235,7 +235,7 @@ def test_an_expired_token_stops_the_number_and_pauses_its_campaigns(engine, sim)
 
 def test_spam_rate_limit_pauses_the_numbers_campaigns_without_failing_anyone(engine, sim):
     campaign = engine.campaign(count=3)
-    sim.set_faults(errors=[{"code": 131048, "count": 1}])
+    sim.set_faults(errors=[{"code": 131048, "count": 1, "mode": "response"}])
     assert lane_run(engine.numbers[0].pk).state == "stopped"
     campaign.refresh_from_db()
     assert campaign.status == CampaignStatus.PAUSED

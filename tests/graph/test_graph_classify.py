@@ -60,7 +60,11 @@ CASES = [
     (131050, 400, E.RECIPIENT),
     (131051, 400, E.RECIPIENT),
     (131053, 400, E.RECIPIENT),
-    (133010, 400, E.RECIPIENT),
+    (133010, 400, E.ACCOUNT),
+    (131042, 400, E.ACCOUNT),
+    (131064, 400, E.ACCOUNT),
+    (130497, 400, E.ACCOUNT),
+    (130472, 400, E.RECIPIENT),
     (135000, 400, E.RECIPIENT),
     (300, 400, E.UNKNOWN),
     (199, 400, E.UNKNOWN),
@@ -82,7 +86,7 @@ def test_each_code_is_in_exactly_one_class():
         for code in codes:
             assert code not in seen, f"{code} in {seen.get(code)} and {error_class}"
             seen[code] = error_class
-    assert len(seen) == 37
+    assert len(seen) == 41
 
 
 @given(st.one_of(st.none(), st.integers()), st.one_of(st.none(), st.integers(100, 599)))
@@ -100,7 +104,10 @@ CONSEQUENCES = [
     (131000, 500, C.RETRY, None),
     (None, 503, C.RETRY, None),
     (131048, 400, C.PAUSE_NUMBER, None),
-    (131049, 400, C.FAIL, None),
+    (131049, 400, C.BACKOFF_RECIPIENT, None),
+    (131042, 400, C.PAUSE_ACCOUNT, None),
+    (133010, 400, C.STOP_NUMBER, "disconnected"),
+    (130497, 400, C.FAIL, None),
     (190, 401, C.STOP_NUMBER, "token_expired"),
     (368, 400, C.STOP_NUMBER, "blocked"),
     (131031, 400, C.STOP_NUMBER, "blocked"),
@@ -110,7 +117,8 @@ CONSEQUENCES = [
     (132001, 404, C.PAUSE_CAMPAIGN, None),
     (132015, 400, C.PAUSE_CAMPAIGN, None),
     (132016, 400, C.PAUSE_CAMPAIGN, None),
-    (132000, 400, C.FAIL, None),
+    (132000, 400, C.TEMPLATE_CHANGED, None),
+    (132012, 400, C.FAIL, None),
     (131026, 400, C.FAIL, None),
     (131050, 400, C.SUPPRESS, None),
     (987654, 400, C.FAIL, None),

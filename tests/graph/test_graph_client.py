@@ -153,6 +153,8 @@ def test_get_phone_number_returns_the_documented_fields(client):
         "messaging_limit_tier": "TIER_1K",
         "platform_type": "CLOUD_API",
         "status": "CONNECTED",
+        # The portfolio's limit: the highest tier of the WABA's numbers.
+        "whatsapp_business_manager_messaging_limit": "TIER_100K",
     }
 
 
@@ -228,7 +230,7 @@ def _send_with_faults(sim, client, faults, *, sends=1, **kwargs):
             id="pair-rate",
         ),
         pytest.param(
-            {"errors": [{"code": 131048, "count": 1}]},
+            {"errors": [{"code": 131048, "count": 1, "mode": "response"}]},
             1,
             {},
             (131048, None, 400, ErrorClass.QUALITY),
@@ -249,7 +251,7 @@ def _send_with_faults(sim, client, faults, *, sends=1, **kwargs):
             id="auth-locked",
         ),
         pytest.param(
-            {"undeliverable": ["*5678"]},
+            {"undeliverable": ["*5678"], "error_modes": {"131026": "response"}},
             1,
             {},
             (131026, None, 400, ErrorClass.RECIPIENT),

@@ -11,10 +11,13 @@ import requests
 
 from graph_simulator.seed import DEMO_PHONE_NUMBER_IDS, DEMO_TOKEN, DEMO_WABA_ID, demo_seed
 from graph_simulator.server import build_state
+from graph_simulator.state import bsuid_for
 from graph_simulator.testing import SimulatorProcess
 from messaging.management.commands.graph_simulator import Command
 
 PNID, PNID_2 = DEMO_PHONE_NUMBER_IDS
+# The demo WABA's business-scoped id of the test's usual recipient.
+USER_ID = bsuid_for(f"business-of-{DEMO_WABA_ID}", "919812345678")
 AUTH = {"Authorization": f"Bearer {DEMO_TOKEN}"}
 BODY = [{"type": "text", "text": "Asha"}, {"type": "text", "text": "FALL25"}]
 IMAGE = {"type": "header", "parameters": [{"type": "image", "image": {"link": "https://x/i.jpg"}}]}
@@ -307,14 +310,17 @@ def test_valid_sends_of_every_template_shape_are_accepted(post, sim, name, compo
     wamid = body["messages"][0]["id"]
     assert body == {
         "messaging_product": "whatsapp",
-        "contacts": [{"input": "919812345678", "wa_id": "919812345678"}],
+        "contacts": [{"input": "919812345678", "wa_id": "919812345678", "user_id": USER_ID}],
         "messages": [{"id": wamid, "message_status": "accepted"}],
     }
     assert [m["wamid"] for m in sim.messages()] == [wamid]
 
 
 def test_undeliverable_rules_by_prefix_suffix_and_exact_number(post, sim):
-    sim.set_faults(undeliverable=["9199*", "*0000", "+447700900123"])
+    # The response path (by default 131026 arrives as a failed webhook after a 200).
+    sim.set_faults(
+        undeliverable=["9199*", "*0000", "+447700900123"], error_modes={"131026": "response"}
+    )
     codes = [
         post(template_body(to=to)).status_code
         for to in ("919912345678", "919800000000", "447700900123", "919812345678")
@@ -363,7 +369,14 @@ def test_pair_rate_limits_one_recipient_not_the_others(post, sim):
     assert post(template_body(), pnid=PNID_2).status_code == 200  # the pair is per number
 
 
-def test_pair_rate_is_off_by_default(post, sim):
+def test_pair_rate_is_on_by_default_one_message_per_6_seconds(post, sim):
+    assert sim.faults()["pair_rate_seconds"] == 6.0
+    assert [post(template_body()).status_code for _ in range(3)] == [200, 400, 400]
+    assert sim.counts()["by_recipient"] == {"919812345678": 1}
+
+
+def test_pair_rate_can_be_switched_off(post, sim):
+    sim.set_faults(pair_rate_seconds=0)
     assert [post(template_body()).status_code for _ in range(5)] == [200] * 5
     assert sim.counts()["by_recipient"] == {"919812345678": 5}
 
@@ -377,13 +390,14 @@ def test_transient_faults_answer_131000_with_the_chosen_5xx(post, sim):
 
 
 def test_injected_error_rules_match_recipient_and_count_down(post, sim):
-    sim.set_faults(errors=[{"code": 131048, "to": "*99", "count": 2}])
+    sim.set_faults(errors=[{"code": 131048, "to": "*99", "count": 2, "mode": "response"}])
     statuses = [
         post(template_body(to=to)).status_code
-        for to in ("919800000099", "919800000001", "919800000099", "919800000099")
+        for to in ("919800000099", "919800000001", "919800000098", "919800000199")
     ]
-    assert statuses == [400, 200, 400, 200]
-    assert sim.faults()["errors"] == [{"code": 131048, "to": "*99", "count": 0}]
+    assert statuses == [400, 200, 200, 400]
+    assert sim.faults()["errors"] == [{"code": 131048, "to": "*99", "count": 0, "mode": "response"}]
+    assert post(template_body(to="919800000299")).status_code == 200
 
 
 def test_latency_is_applied(post, sim):
@@ -456,6 +470,7 @@ def test_a_token_scoped_to_another_waba_sees_nothing(sim):
 
 
 def test_messages_filters_and_counts(post, sim):
+    sim.set_faults(pair_rate_seconds=0)  # two sends to one recipient in a row
     for to, cb in (("919800000001", "a"), ("919800000002", "b"), ("919800000001", "a")):
         post({**template_body(to=to), "biz_opaque_callback_data": cb})
     assert [m["to"] for m in sim.messages(to="919800000001")] == ["919800000001"] * 2
@@ -473,6 +488,11 @@ def test_messages_filters_and_counts(post, sim):
         "by_phone_number": {PNID: 3},
         "duplicate_callback_data": {"a": 2},
         "rejected": {},
+        "failed": {},
+        "blocked": 0,
+        "tiers": {
+            f"business-of-{DEMO_WABA_ID}": {"tier": "TIER_100K", "limit": 100000, "reached": 2}
+        },
     }
     assert sim.counts(duplicates_only=True)["by_recipient"] == {"919800000001": 2}
 

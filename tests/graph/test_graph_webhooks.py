@@ -11,9 +11,11 @@ import time
 import pytest
 
 from graph_simulator.seed import DEMO_PHONE_NUMBER_IDS, DEMO_WABA_ID
+from graph_simulator.state import bsuid_for
 from graph_simulator.webhooks import sign
 
 PNID = DEMO_PHONE_NUMBER_IDS[0]
+USER_ID = bsuid_for(f"business-of-{DEMO_WABA_ID}", "919812345678")
 APP_SECRET = "app-secret-for-tests"
 BODY = [{"type": "text", "text": "Asha"}, {"type": "text", "text": "FALL25"}]
 
@@ -91,6 +93,7 @@ def test_each_accepted_message_gets_signed_sent_delivered_read(client, sim, hook
                                     "status": "sent",
                                     "recipient_id": "919812345678",
                                     "biz_opaque_callback_data": "msg-1",
+                                    "recipient_user_id": USER_ID,
                                     "conversation": {"origin": {"type": "marketing"}},
                                     "pricing": {
                                         "billable": True,
@@ -111,7 +114,14 @@ def test_each_accepted_message_gets_signed_sent_delivered_read(client, sim, hook
         (result.wamid, "read"),
     ]
     read = statuses(hooks)[2]
-    assert set(read) == {"id", "status", "timestamp", "recipient_id", "biz_opaque_callback_data"}
+    assert set(read) == {
+        "id",
+        "status",
+        "timestamp",
+        "recipient_id",
+        "biz_opaque_callback_data",
+        "recipient_user_id",
+    }
     stats = sim.webhooks()
     assert (stats["posts_ok"], stats["events_delivered"], stats["posts_failed"]) == (3, 3, 0)
 
@@ -296,8 +306,15 @@ def test_inbound_messages_on_request(sim, hooks, kwargs, message):
     value = payload["entry"][0]["changes"][0]["value"]
     [got] = value["messages"]
     assert got.pop("timestamp").isdigit()
-    assert got == {"from": "919812345678", "id": answer["message_id"], **message}
-    assert value["contacts"] == [{"profile": {"name": "Asha"}, "wa_id": "919812345678"}]
+    assert got == {
+        "from": "919812345678",
+        "from_user_id": USER_ID,
+        "id": answer["message_id"],
+        **message,
+    }
+    assert value["contacts"] == [
+        {"profile": {"name": "Asha"}, "wa_id": "919812345678", "user_id": USER_ID}
+    ]
     assert value["metadata"]["phone_number_id"] == PNID
     assert payload["entry"][0]["id"] == DEMO_WABA_ID
 

@@ -160,7 +160,7 @@ def test_131050_adds_a_webhook_suppression_and_cancels_that_phones_unsent_messag
     assert (suppression.workspace_id, suppression.phone, suppression.source) == (
         world.workspace.pk,
         "+919800000001",
-        "webhook",
+        "131050",
     )
     assert suppression.reason.startswith("Meta error 131050: Unable to deliver the message.")
     waiting.refresh_from_db()
