@@ -1,9 +1,10 @@
 """Admin for workspaces and membership (superusers manage tenants), and API tokens."""
 
+from django import forms
 from django.contrib import admin
 from knox.models import AuthToken
 
-from accounts.models import Membership, Workspace
+from accounts.models import Membership, Workspace, time_zone_names
 
 
 class MembershipInline(admin.TabularInline):
@@ -12,9 +13,33 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
+class WorkspaceForm(forms.ModelForm):
+    # A select of the tz database's names rather than free text: a typo cannot be saved.
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        choices=lambda: [(name, name.replace("_", " ")) for name in time_zone_names()],
+        help_text=Workspace._meta.get_field("time_zone").help_text,
+        error_messages={
+            "invalid_choice": "%(value)s is not a time zone name: choose one from the list "
+            "(IANA names such as Asia/Kolkata or Europe/Berlin).",
+        },
+    )
+
+    class Meta:
+        model = Workspace
+        fields = [
+            "name",
+            "slug",
+            "time_zone",
+            "marketing_per_contact",
+            "marketing_window_hours",
+        ]
+
+
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "created_at"]
+    form = WorkspaceForm
+    list_display = ["name", "slug", "time_zone", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]

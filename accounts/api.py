@@ -10,7 +10,7 @@ class WorkspaceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Workspace
-        fields = ["id", "name", "slug", "role", "created_at"]
+        fields = ["id", "name", "slug", "role", "time_zone", "created_at"]
 
     def get_role(self, workspace) -> str:
         user = self.context["request"].user

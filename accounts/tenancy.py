@@ -10,16 +10,33 @@ choice offered: form fields, list filters and their values.
 
 from django.contrib import admin
 from django.contrib.admin.exceptions import NotRegistered
-from django.contrib.admin.utils import get_fields_from_path
+from django.contrib.admin.utils import get_fields_from_path, unquote
 from django.contrib.auth import get_user_model
 from django.core import checks
+from django.core.exceptions import ValidationError
 from django.db.models import BooleanField, DateField, Model, QuerySet
+from django.template.response import SimpleTemplateResponse
+from django.utils import timezone
 from rest_framework import exceptions, permissions
 
 from accounts.models import MANAGER_ROLES, Membership, Workspace
+from accounts.selectors import user_zone
 from config.inputs import is_ascii_digits
 
 WORKSPACE_HEADER = "X-Workspace"
+
+
+def view_in_zone(request, zone, view, *args, **kwargs):
+    """Runs an admin view with ``zone`` active (None: settings.TIME_ZONE) and renders its page
+    inside it, so the times its forms read and its page shows are in that zone: a
+    TemplateResponse would otherwise render after the view returned, in the default zone.
+    ``request.wac_time_zone`` names the zone for help texts (None when not one zone)."""
+    request.wac_time_zone = zone.key if zone is not None else None
+    with timezone.override(zone):
+        response = view(*args, **kwargs)
+        if isinstance(response, SimpleTemplateResponse) and not response.is_rendered:
+            response.render()
+    return response
 
 
 def scope(queryset: QuerySet, user, lookup: str = "workspace") -> QuerySet:
@@ -256,6 +273,41 @@ class WorkspaceScopedAdmin(WorkspaceScopedChoices, admin.ModelAdmin):
             _scoped_list_filter(self.model, entry) for entry in super().get_list_filter(request)
         ]
 
+    # Times on a page of one workspace's object are in that workspace's zone; on a list,
+    # in the zone of the user's workspaces when they share one (Workspace.time_zone).
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        view = super().change_view
+        if hasattr(request, "wac_time_zone"):  # a subclass already chose the zone
+            return view(request, object_id, form_url, extra_context)
+        return view_in_zone(
+            request,
+            self._object_zone(request, object_id),
+            view,
+            request,
+            object_id,
+            form_url,
+            extra_context,
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        view = super().changelist_view
+        if hasattr(request, "wac_time_zone"):
+            return view(request, extra_context)
+        return view_in_zone(request, user_zone(request.user), view, request, extra_context)
+
+    def _object_zone(self, request, object_id):
+        try:
+            name = (
+                self.get_queryset(request)
+                .filter(pk=unquote(object_id))
+                .values_list(f"{self.workspace_lookup}__time_zone", flat=True)
+                .first()
+            )
+        except (ValidationError, ValueError):
+            return None
+        return Workspace(time_zone=name).zone if name else None
+
     def check(self, **kwargs):
         errors = super().check(**kwargs)
         for inline in self.inlines:
@@ -272,7 +324,15 @@ class WorkspaceScopedAdmin(WorkspaceScopedChoices, admin.ModelAdmin):
         return errors
 
     def _roles(self, request) -> set[str]:
-        return set(Membership.objects.filter(user=request.user).values_list("role", flat=True))
+        # Asked by every registered admin on every page (the nav sidebar lists them all):
+        # once per request.
+        cached = getattr(request, "_workspace_roles", None)
+        if cached is None:
+            cached = set(
+                Membership.objects.filter(user=request.user).values_list("role", flat=True)
+            )
+            request._workspace_roles = cached
+        return cached
 
     def has_module_permission(self, request) -> bool:
         return request.user.is_superuser or bool(request.user.is_staff and self._roles(request))

@@ -29,6 +29,7 @@ from campaigns.rates import campaign_current_rate
 from campaigns.services import CampaignInvalid, CampaignStateError, SuppressionError
 from campaigns.uploads import ContactsUploadParser
 from config.inputs import is_ascii_digits
+from messaging.graph import error_explanation
 from numbers.models import Number
 from templates_sync.models import Template
 
@@ -71,11 +72,19 @@ class CampaignWriteSerializer(serializers.Serializer):
         many=True, queryset=Number.objects.none(), allow_empty=False
     )
     templates = TemplateWeightSerializer(many=True, allow_empty=False)
-    scheduled_at = serializers.DateTimeField(allow_null=True, required=False)
+    scheduled_at = serializers.DateTimeField(
+        allow_null=True,
+        required=False,
+        help_text="ISO 8601. Without an offset it is a time in the workspace's time zone.",
+    )
     variable_mapping = serializers.JSONField(required=False)
 
-    def __init__(self, *args, workspace_id: int | None = None, **kwargs):
+    def __init__(self, *args, workspace_id: int | None = None, zone=None, **kwargs):
         super().__init__(*args, **kwargs)
+        if zone is not None:
+            # A time without an offset is read in the workspace's zone (the one its people
+            # schedule in); one with an offset is taken as given.
+            self.fields["scheduled_at"].timezone = zone
         if workspace_id is None:  # the OpenAPI schema generator's instance
             return
         # Another workspace's id reads as "does not exist", never as "not yours".
@@ -120,6 +129,8 @@ class CampaignSerializer(serializers.ModelSerializer):
             "split",
             "last_import",
             "pause_reason",
+            "hold_reason",
+            "held_until",
             "created_at",
             "started_at",
             "paused_at",
@@ -163,10 +174,18 @@ class CampaignSerializer(serializers.ModelSerializer):
 
 
 class RecipientSerializer(serializers.ModelSerializer):
+    # The error in plain words, from the same table the admin explains errors with.
+    error_explanation = serializers.SerializerMethodField()
+
     class Meta:
         model = Recipient
-        fields = ["id", *selectors.RECIPIENT_FIELDS, "row_number"]
+        fields = ["id", *selectors.RECIPIENT_FIELDS, "error_explanation", "row_number"]
         read_only_fields = fields
+
+    def get_error_explanation(self, recipient) -> str:
+        if recipient.error_code is None and not recipient.error_title:
+            return ""
+        return error_explanation(recipient.error_code, recipient.error_title)
 
 
 class ActionSerializer(serializers.Serializer):
@@ -236,7 +255,9 @@ class CampaignViewSet(WorkspaceScopedMixin, viewsets.ModelViewSet):
         workspace = self.request_workspace()
         if role_in(request.user, workspace) not in self.create_roles:
             raise exceptions.PermissionDenied(IsWorkspaceManagerOrReadOnly.message)
-        serializer = CampaignWriteSerializer(data=request.data, workspace_id=workspace.pk)
+        serializer = CampaignWriteSerializer(
+            data=request.data, workspace_id=workspace.pk, zone=workspace.zone
+        )
         serializer.is_valid(raise_exception=True)
         try:
             campaign = services.campaign_create(
@@ -253,6 +274,7 @@ class CampaignViewSet(WorkspaceScopedMixin, viewsets.ModelViewSet):
             data=request.data,
             partial=kwargs.get("partial", False),
             workspace_id=campaign.workspace_id,
+            zone=campaign.workspace.zone,
         )
         serializer.is_valid(raise_exception=True)
         try:

@@ -38,6 +38,20 @@ fi
 # --- services ---------------------------------------------------------------
 scripts/services.sh
 
+# --- browser for the browser test suite (tests/browser) ---------------------
+# Debian's Chromium: Playwright's own browser download needs the internet.
+if [ ! -x "${WAC_CHROMIUM:-/usr/bin/chromium}" ] && command -v apt-get >/dev/null 2>&1; then
+    as_root=()
+    [ "$(id -u)" = 0 ] || { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null && as_root=(sudo -n); }
+    if [ "$(id -u)" = 0 ] || [ ${#as_root[@]} -gt 0 ]; then
+        log "installing chromium from Debian packages (for tests/browser)"
+        "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        log "no /usr/bin/chromium and no root or sudo to install it: tests/browser will be skipped"
+    fi
+fi
+
 # --- database ---------------------------------------------------------------
 .venv/bin/python scripts/createdb.py
 log "migrating"

@@ -5,43 +5,31 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from accounts.models import MANAGER_ROLES, Membership, Workspace
 from accounts.tenancy import WorkspaceScopedAdmin, WorkspaceScopedTabularInline
-from config.admin import ReadOnlyAdminMixin
-from numbers.admin import badge
+from config.admin import ListTitleMixin, ManagersOnlyMixin, ReadOnlyAdminMixin, badge, status_tone
 from numbers.models import Number
 from templates_sync.models import (
-    SyncState,
     Template,
     TemplateStatus,
     TemplateStatusChange,
     WabaSync,
 )
+from templates_sync.preview import template_preview
 from templates_sync.rendering import (
     RenderError,
     example_values,
-    preview_text,
     render_components,
 )
 from templates_sync.services import SyncResult, templates_sync
-
-STATUS_COLOURS = {
-    TemplateStatus.APPROVED: "#1e8e3e",
-    TemplateStatus.PENDING: "#c27c00",
-    TemplateStatus.IN_APPEAL: "#c27c00",
-    TemplateStatus.FLAGGED: "#c27c00",
-    TemplateStatus.PAUSED: "#d93025",
-    TemplateStatus.REJECTED: "#d93025",
-    TemplateStatus.DISABLED: "#d93025",
-}
-SYNC_COLOURS = {SyncState.OK: "#1e8e3e", SyncState.THROTTLED: "#c27c00"}
-_GREY = "#5f6368"
 
 
 class RemovedFilter(admin.SimpleListFilter):
@@ -97,7 +85,8 @@ def _report(modeladmin: admin.ModelAdmin, request, result: SyncResult) -> None:
 
 
 @admin.register(Template)
-class TemplateAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
+class TemplateAdmin(ListTitleMixin, ReadOnlyAdminMixin, ManagersOnlyMixin, WorkspaceScopedAdmin):
+    list_title = "Templates"
     # Templates come from Meta only: never added, edited or deleted here.
 
     list_display = [
@@ -122,27 +111,51 @@ class TemplateAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
     search_fields = ["name"]
     inlines = [StatusChangeInline]
     actions = ["sync_templates"]
-    fields = [
-        "workspace",
-        "name",
-        "language",
-        "waba_id",
-        "meta_id",
-        "number",
-        "category",
-        "status_badge",
-        "parameter_format",
-        "header_format",
-        "parameters",
-        "preview",
-        "send_components",
-        "meta_components",
-        "synced_at",
-        "last_seen_at",
-        "status_changed_at",
-        "removed_at",
+    # What a marketer checks first (state, Meta's reason, the bubble) at the top; the ids
+    # and the JSON a developer needs folded away under "Technical details".
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "name",
+                    "language",
+                    "category",
+                    "status_badge",
+                    "meta_reason",
+                    "sendable",
+                    "preview",
+                    "workspace",
+                    "number",
+                ]
+            },
+        ),
+        ("Sync", {"fields": ["synced_at", "last_seen_at", "status_changed_at", "removed_at"]}),
+        (
+            "Technical details",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "waba_id",
+                    "meta_id",
+                    "parameter_format",
+                    "header_format",
+                    "parameters",
+                    "send_components",
+                    "meta_components",
+                ],
+            },
+        ),
     ]
-    readonly_fields = fields
+    readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # "View template" over the name said nothing the name would not.
+        template = self.get_object(request, unquote(object_id))
+        extra = dict(extra_context or {})
+        if template is not None:
+            extra.update(title=f"Template: {template.name} ({template.language})", subtitle="")
+        return super().change_view(request, object_id, form_url, extra)
 
     def has_sync_permission(self, request) -> bool:
         return request.user.is_superuser or (
@@ -201,16 +214,31 @@ class TemplateAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: Template):
-        text = obj.status + (" (removed at Meta)" if obj.removed_at else "")
-        colour = _GREY if obj.removed_at else STATUS_COLOURS.get(obj.status, _GREY)
-        return badge(text, colour)
+        text = obj.get_status_display() + (" (removed at Meta)" if obj.removed_at else "")
+        return badge(text, "muted" if obj.removed_at else status_tone(obj.status))
 
     @admin.display(description="Preview (Meta's example values)")
     def preview(self, obj: Template):
-        return format_html(
-            '<pre style="white-space:pre-wrap;margin:0">{}</pre>',
-            preview_text(obj, example_values(obj)),
+        # H4's WhatsApp-style bubble; every value in it is escaped text.
+        return render_to_string("templates_sync/_preview.html", {"preview": template_preview(obj)})
+
+    @admin.display(description="can campaigns send it")
+    def sendable(self, obj: Template):
+        if obj.unsendable_reason:
+            return badge(f"No: {obj.unsendable_reason}", "bad")
+        if not obj.is_sendable:
+            return badge(f"Not now: it is {obj.get_status_display().lower()}", "warn")
+        return badge("Yes", "ok")
+
+    @admin.display(description="Meta's reason")
+    def meta_reason(self, obj: Template):
+        """Why Meta rejected, paused or disabled the template, as Meta last said it."""
+        if obj.status == TemplateStatus.APPROVED:
+            return "-"
+        change = (
+            obj.status_changes.filter(new=obj.status).exclude(reason="").order_by("-at").first()
         )
+        return change.reason if change else "Meta gave no reason."
 
     @admin.display(description="Send components (example values)")
     def send_components(self, obj: Template):
@@ -228,7 +256,8 @@ class TemplateAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
 
 
 @admin.register(WabaSync)
-class WabaSyncAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
+class WabaSyncAdmin(ListTitleMixin, ReadOnlyAdminMixin, ManagersOnlyMixin, WorkspaceScopedAdmin):
+    list_title = "Template syncs"
     list_display = [
         "waba_id",
         "state_badge",
@@ -260,4 +289,4 @@ class WabaSyncAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
 
     @admin.display(description="State", ordering="state")
     def state_badge(self, obj: WabaSync):
-        return badge(obj.get_state_display() or "never", SYNC_COLOURS.get(obj.state, "#d93025"))
+        return badge(obj.get_state_display() or "never", status_tone(obj.state or "error"))

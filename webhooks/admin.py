@@ -7,10 +7,13 @@ import contextlib
 import json
 
 from django.contrib import admin, messages
+from django.db.models import Q
 from django.utils.html import format_html
 
+from accounts.models import MANAGER_ROLES, Workspace
 from accounts.tenancy import WorkspaceScopedAdmin
-from config.admin import ReadOnlyAdminMixin
+from config.admin import ReadOnlyAdminMixin, can_configure
+from numbers.models import Number
 from webhooks.ingest import webhook_event_process
 from webhooks.models import (
     InboundMessage,
@@ -86,16 +89,51 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
 @admin.register(StatusUpdate)
 class StatusUpdateAdmin(ReadOnlyAdmin):
-    list_display = ["message_key", "status", "at", "outcome", "recipient", "note"]
+    """What Meta reported about each message. Superusers see all; owners and admins see
+    those of their workspaces' messages and numbers (agents read the messages instead)."""
+
+    list_display = [
+        "at",
+        "status",
+        "message_key",
+        "recipient",
+        "phone_number_id",
+        "outcome",
+        "note",
+    ]
     list_filter = ["status", "outcome"]
     search_fields = ["message_key", "wa_id"]
     raw_id_fields = ["recipient", "event"]
+    list_select_related = ["recipient"]
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        managed = Workspace.objects.filter(
+            memberships__user=request.user, memberships__role__in=MANAGER_ROLES
+        )
+        their_numbers = Number.objects.filter(workspace__in=managed).values("phone_number_id")
+        return queryset.filter(
+            Q(recipient__campaign__workspace__in=managed)
+            | Q(recipient__isnull=True, phone_number_id__in=their_numbers)
+        )
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        # The raw event can hold other workspaces' data: superusers only.
+        return fields if request.user.is_superuser else [f for f in fields if f != "event"]
+
+    def lookup_allowed(self, lookup, value, request=None) -> bool:
+        # The number page links here by its phone number id (the queryset stays scoped).
+        return lookup == "phone_number_id" or super().lookup_allowed(lookup, value, request)
 
     def has_module_permission(self, request) -> bool:
-        return request.user.is_superuser
+        return can_configure(request.user)
 
     def has_view_permission(self, request, obj=None) -> bool:
-        return request.user.is_superuser
+        return self.has_module_permission(request)
 
 
 @admin.register(InboundMessage)

@@ -109,8 +109,10 @@ def test_the_admin_add_form_keeps_the_services_rules(client, owner, workspace, n
     assert refused.status_code == 200
     assert "belongs to WABA 999" in refused.content.decode()
     paused = make_template(workspace=workspace, name="paused_one", status="PAUSED")
+    # Not even offered (the dropdown has approved templates only), and refused if posted.
+    assert "paused_one" not in client.get(reverse("admin:campaigns_campaign_add")).content.decode()
     refused = admin_add_post(client, workspace=workspace, numbers=[number], templates=[(paused, 1)])
-    assert "cannot be sent: it is PAUSED" in refused.content.decode()
+    assert "Select a valid choice" in refused.content.decode()
     assert Campaign.objects.count() == 0
 
     good = make_template(workspace=workspace, name="good")

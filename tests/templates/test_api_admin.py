@@ -199,7 +199,9 @@ def test_the_admin_shows_a_read_only_rendered_preview(owner_client, synced):
     page = owner_client.get(reverse("admin:templates_sync_template_change", args=[order.pk]))
     assert page.status_code == 200
     html = page.content.decode()
-    assert "[IMAGE]\n\nHi Asha, your order A-123 is on its way.</pre>" in html
+    # The WhatsApp-style bubble (templates_sync/_preview.html) with Meta's example values.
+    assert "<span>Image</span>" in html
+    assert '<p class="wac-preview-body">Hi Asha, your order A-123 is on its way.</p>' in html
     assert "&quot;sub_type&quot;: &quot;url&quot;" in html
     assert 'name="status"' not in html  # nothing editable
 
@@ -233,11 +235,12 @@ def test_the_admin_sync_action_resyncs_the_selected_templates_waba(owner_client,
     assert synced.get(name="hello_world").status == "PAUSED"
 
 
-def test_agents_see_templates_in_the_admin_but_no_sync_button(client, agent, synced):
+def test_agents_do_not_see_template_configuration_nor_sync(client, agent, synced):
+    # Agents read campaigns and answer conversations; templates are owners' and admins'.
     client.login(username=agent.username, password=PASSWORD)
     page = client.get(reverse("admin:templates_sync_template_changelist"))
-    assert page.status_code == 200
-    assert b"Sync templates now" not in page.content
+    assert page.status_code == 403
+    assert b"You cannot open this page" in page.content
     client.post(reverse("admin:templates_sync_template_sync"))
     assert WabaSync.objects.get().created == 10  # unchanged: the agent's POST did nothing
 
