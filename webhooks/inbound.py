@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 
-from django.db.models import Q
+from django.db.models import Count, Q
+from redis import exceptions as redis_exceptions
 
 from campaigns.models import Campaign, Recipient
 from campaigns.selectors import RECIPIENT_FIELDS
+from messaging.ratelimit import inbound_take
 from numbers.models import Number
 from webhooks.models import InboundMessage, WebhookEvent
 from webhooks.parse import as_text, event_time, message_fields
 from webhooks.report import Report
+from webhooks.signals import inbound_stored
+
+logger = logging.getLogger(__name__)
 
 
 def store_inbound(
@@ -21,16 +27,18 @@ def store_inbound(
     and message id, and link the new ones to the messages they answer."""
     numbers = defaultdict(list)
     for number in Number.objects.filter(phone_number_id__in={pnid for pnid, _, _ in items}).only(
-        "pk", "workspace_id", "phone_number_id"
+        "pk", "workspace_id", "phone_number_id", "max_mps"
     ):
         numbers[number.phone_number_id].append(number)
     rows: dict[tuple[int, str], InboundMessage] = {}
     for pnid, item, names in items:
         message_id = as_text(item.get("id"), 128)
-        sender = as_text(item.get("from"), 32)
+        sender = as_text(item.get("from"), 32) or ""
+        # Meta's business-scoped user id: the only sender id of a user who hides the phone.
+        user_id = as_text(item.get("from_user_id"), 128) or ""
         kind = as_text(item.get("type"), 32)
-        if not message_id or not sender or not kind:
-            report.problem("an inbound message without id, from or type")
+        if not message_id or not (sender or user_id) or not kind:
+            report.problem("an inbound message without id, from (or from_user_id) or type")
             continue
         if not numbers.get(pnid):
             report.counts["inbound_unknown_number"] += 1
@@ -51,7 +59,7 @@ def store_inbound(
                     event=event,
                     message_id=message_id,
                     wa_id=sender,
-                    contact_name=names.get(sender, ""),
+                    contact_name=names.get(sender) or names.get(user_id, ""),
                     type=kind,
                     at=at,
                     received_at=event.received_at,
@@ -62,12 +70,35 @@ def store_inbound(
     if not rows:
         return
     InboundMessage.objects.bulk_create(list(rows.values()), ignore_conflicts=True)
+    _count_against_throughput(event, {n.pk: n.max_mps for ns in numbers.values() for n in ns})
     mine = list(InboundMessage.objects.filter(event=event, recipient__isnull=True).order_by("pk"))
     report.counts["inbound"] += len(rows)
     report.counts["inbound_duplicates"] += (
         len(rows) - InboundMessage.objects.filter(event=event).count()
     )
     link_replies(mine, report)
+    # The inbox threads them (conversations connects); a redelivered message is left out
+    # by the unique (number, message_id) above, and the receiver deduplicates by wamid.
+    inbound_stored.send(
+        sender=InboundMessage, messages=list(InboundMessage.objects.filter(event=event))
+    )
+
+
+def _count_against_throughput(event: WebhookEvent, max_mps: dict[int, int]) -> None:
+    """Inbound messages use the number's throughput at Meta as sends do: the new ones of
+    this event are counted against their numbers' limiters (best effort: the messages
+    are stored whatever Redis says)."""
+    stored = (
+        InboundMessage.objects.filter(event=event)
+        .values_list("number_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    counts = {number_id: (max_mps.get(number_id, 80), n) for number_id, n in stored}
+    try:
+        inbound_take(counts)
+    except redis_exceptions.RedisError:
+        logger.warning("could not count inbound messages against the numbers' throughput")
 
 
 def link_replies(messages: list[InboundMessage], report: Report) -> None:

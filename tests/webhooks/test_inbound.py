@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from campaigns.models import Suppression
+from campaigns.models import Suppression, SuppressionLift
 from tests.webhooks.conftest import (
     OTHER_PNID,
     at,
@@ -240,7 +240,7 @@ def test_a_message_from_nobody_we_messaged_is_stored_unlinked(deliver, world):
     )
 
 
-def test_a_marketing_stop_preference_adds_a_webhook_suppression(deliver, world):
+def test_a_marketing_stop_preference_suppresses_and_a_resume_lifts_it(deliver, world):
     def preference(value: str) -> dict:
         change = messages_change(contacts=[{"profile": {"name": "Asha"}, "wa_id": "919800000001"}])
         change["field"] = "user_preferences"
@@ -265,10 +265,20 @@ def test_a_marketing_stop_preference_adds_a_webhook_suppression(deliver, world):
     ) == (
         world.workspace.pk,
         "+919800000001",
-        "webhook",
+        "user_preferences",
         "User requested to stop marketing messages",
     )
     assert event.outcome == {"suppressions_added": 1}
     again = deliver(preference("resume"))
-    assert again.outcome == {"preference:resume": 1}
-    assert Suppression.objects.count() == 1
+    assert again.outcome == {"suppressions_lifted": 1}
+    assert Suppression.objects.count() == 0
+    [lift] = SuppressionLift.objects.all()
+    assert (lift.workspace_id, lift.phone, lift.source, lift.suppressed_source) == (
+        world.workspace.pk,
+        "+919800000001",
+        "user_preferences",
+        "user_preferences",
+    )
+    assert lift.suppressed_at == suppression.created_at
+    # A second "resume" has nothing left to lift.
+    assert deliver(preference("resume")).outcome == {"preference:resume": 1}
