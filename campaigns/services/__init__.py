@@ -54,6 +54,7 @@ from campaigns.services.suppressions import (
     suppression_create,
     suppression_delete,
     suppression_ensure,
+    suppression_lift,
 )
 
 __all__ = [
@@ -92,4 +93,5 @@ __all__ = [
     "suppression_create",
     "suppression_delete",
     "suppression_ensure",
+    "suppression_lift",
 ]

@@ -1,9 +1,12 @@
 """The suppression list: phones a workspace must never message again, from any number.
 
-Every path that suppresses (the API and admin, an opt-out, Meta's 131050 in a
-send answer or a status webhook, a ``user_preferences`` stop) goes through
-``suppression_create``, so each one cancels the phone's unsent messages in
-every campaign of the workspace.
+Every path that suppresses (the API and admin, an opt-out keyword or button,
+Meta's 131050 in a send answer or a status webhook, a ``user_preferences``
+stop) goes through ``suppression_create``, so each one cancels the phone's
+unsent messages in every campaign of the workspace (running, paused, scheduled
+and drafts alike: a suppressed row is never sent). Every opt-in (a START
+keyword, Meta's ``resume``, a person deleting the entry) goes through
+``suppression_lift``, which records it as a ``SuppressionLift``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from campaigns.models import (
     Recipient,
     RecipientStatus,
     Suppression,
+    SuppressionLift,
     SuppressionSource,
 )
 from campaigns.phones import InvalidPhone, normalize_phone
@@ -80,6 +84,51 @@ def suppression_ensure(*, workspace_id: int, phone: str, reason: str, source: st
     return True
 
 
-def suppression_delete(*, suppression: Suppression) -> None:
-    """Removes a suppression; contacts cancelled because of it stay cancelled."""
-    suppression.delete()
+def suppression_lift(
+    *, workspace_id: int, phone: str, source: str, reason: str = ""
+) -> SuppressionLift | None:
+    """The contact opted back in: removes the phone's suppression and records the lift.
+
+    Returns the SuppressionLift, or None when the phone was not suppressed (or is
+    not a phone at all). Messages cancelled because of the suppression stay cancelled.
+    """
+    try:
+        e164 = normalize_phone(phone)
+    except InvalidPhone:
+        return None
+    with transaction.atomic():
+        suppression = (
+            Suppression.objects.select_for_update()
+            .filter(workspace_id=workspace_id, phone=e164)
+            .first()
+        )
+        if suppression is None:
+            return None
+        lift = _lift(suppression, source=source, reason=reason)
+        suppression.delete()
+    return lift
+
+
+def _lift(suppression: Suppression, *, source: str, reason: str) -> SuppressionLift:
+    return SuppressionLift.objects.create(
+        workspace_id=suppression.workspace_id,
+        phone=suppression.phone,
+        source=source,
+        reason=reason.strip()[:255],
+        suppressed_source=suppression.source,
+        suppressed_reason=suppression.reason,
+        suppressed_at=suppression.created_at,
+    )
+
+
+def suppression_delete(
+    *, suppression: Suppression, source: str = SuppressionSource.MANUAL, reason: str = ""
+) -> SuppressionLift:
+    """A person removed the suppression (an opt-in they were told of); recorded as a lift.
+
+    Contacts cancelled because of it stay cancelled.
+    """
+    with transaction.atomic():
+        lift = _lift(suppression, source=source, reason=reason or "removed by a person")
+        suppression.delete()
+    return lift
