@@ -7,3 +7,9 @@ class NotificationsConfig(AppConfig):
     name = "notifications"
     label = "notifications"
     verbose_name = "Notifications"
+
+    def ready(self) -> None:
+        from notifications import receivers, redact
+
+        receivers.connect()
+        redact.install()

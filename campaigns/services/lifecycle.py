@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Workspace
+from campaigns import preflight as preflight_checks
 from campaigns.locks import campaign_lock_for_transaction
 from campaigns.models import (
     ALLOWED_TRANSITIONS,
@@ -31,8 +33,15 @@ from campaigns.models import (
     RecipientStatus,
 )
 from campaigns.preflight import campaign_preflight
+from campaigns.signals import (
+    campaign_completed,
+    campaign_expired,
+    campaign_paused,
+    campaign_preflight_failed,
+)
 from messaging.kick import lanes_kick_after_commit
 from numbers.models import Number
+from numbers.services import NumberBlockCooldown, number_block_clear
 from templates_sync.models import Template
 
 logger = logging.getLogger(__name__)
@@ -358,6 +367,24 @@ def _ready_to_send(campaign: Campaign, *, need_contacts: bool) -> None:
         raise CampaignStateError("the campaign cannot send: " + "; ".join(problems))
 
 
+def _preflight_passes(campaign: Campaign, *, resume: bool) -> None:
+    """Pre-flight on the stored state, for every start and resume (a person's or the
+    product's): its problems refuse the change (CampaignStateError listing them). Meta's
+    side is kept current by the hourly refresh, the template syncs and the webhooks; the
+    pre-flight action asks Meta itself. On a resume, contacts already all claimed are
+    no problem, and a budget shortfall is the engine's to hold (a warning)."""
+    result = preflight_checks.campaign_preflight(
+        campaign=campaign, check_meta=False, budget_blocks=not resume
+    )
+    problems = [
+        problem
+        for problem in result.problems
+        if not (resume and problem.startswith("no contacts are waiting"))
+    ]
+    if problems:
+        raise CampaignStateError("pre-flight found problems: " + "; ".join(problems))
+
+
 def campaign_schedule(
     *, campaign: Campaign, user, scheduled_at: datetime, reason: str | None = None
 ) -> Campaign:
@@ -392,8 +419,14 @@ def campaign_lanes_kick_after_commit(campaign: Campaign) -> None:
     lanes_kick_after_commit(number_ids=list(campaign.numbers.values_list("pk", flat=True)))
 
 
+def _ready_to_start(campaign: Campaign) -> None:
+    _ready_to_send(campaign, need_contacts=True)
+    _preflight_passes(campaign, resume=False)
+
+
 def campaign_start(*, campaign: Campaign, user, reason: str | None = None) -> Campaign:
-    """draft|scheduled -> running; needs contacts, a usable number and sendable templates."""
+    """draft|scheduled -> running; needs contacts, a usable number, sendable templates and
+    a passing pre-flight (on the stored state)."""
     return _transition(
         campaign,
         user=user,
@@ -401,7 +434,7 @@ def campaign_start(*, campaign: Campaign, user, reason: str | None = None) -> Ca
         verb="start",
         from_states=[CampaignStatus.DRAFT, CampaignStatus.SCHEDULED],
         reason=reason,
-        check=lambda locked: _ready_to_send(locked, need_contacts=True),
+        check=_ready_to_start,
         after=campaign_lanes_kick_after_commit,
         started_at=campaign.started_at or timezone.now(),
     )
@@ -421,8 +454,29 @@ def campaign_pause(*, campaign: Campaign, user, reason: str | None = None) -> Ca
     )
 
 
+def _lift_number_blocks(campaign: Campaign, user) -> None:
+    """A person resuming lifts the holds the product put on the campaign's numbers after
+    Meta's errors (368, 131048): that is the person's decision the hold waits for. A
+    spam-rate hold (131048) cannot be lifted before its cooldown: CampaignStateError
+    saying when. The product resuming on its own lifts nothing."""
+    if _actor(user) is None:
+        return
+    for number in campaign.numbers.filter(block_code__isnull=False).order_by("pk"):
+        try:
+            number_block_clear(number=number, user=user)
+        except NumberBlockCooldown as error:
+            raise CampaignStateError(f"cannot resume yet: {error.message}") from None
+
+
 def campaign_resume(*, campaign: Campaign, user, reason: str | None = None) -> Campaign:
-    """paused -> running; needs a usable number and sendable templates."""
+    """paused -> running; needs a usable number and sendable templates. A person's resume
+    lifts the product's holds on the campaign's numbers (after a 131048 cooldown)."""
+
+    def check(locked: Campaign) -> None:
+        _lift_number_blocks(locked, user)
+        _ready_to_send(locked, need_contacts=False)
+        _preflight_passes(locked, resume=True)
+
     return _transition(
         campaign,
         user=user,
@@ -430,7 +484,7 @@ def campaign_resume(*, campaign: Campaign, user, reason: str | None = None) -> C
         verb="resume",
         from_states=[CampaignStatus.PAUSED],
         reason=reason,
-        check=lambda locked: _ready_to_send(locked, need_contacts=False),
+        check=check,
         after=campaign_lanes_kick_after_commit,
         pause_reason="",
     )
@@ -476,6 +530,7 @@ def campaign_complete(*, campaign: Campaign, user=None, reason: str | None = Non
         verb="complete",
         from_states=[CampaignStatus.RUNNING],
         reason=reason,
+        after=lambda locked: campaign_completed.send(sender=Campaign, campaign=locked),
         completed_at=timezone.now(),
     )
 
@@ -517,16 +572,58 @@ def campaign_pause_if_running(*, campaign_id: int, reason: str) -> bool:
     if campaign is None:
         return False
     try:
-        campaign_pause(campaign=campaign, user=None, reason=reason)
+        # One transaction, so the notification outbox commits (or not) with the pause.
+        with transaction.atomic():
+            campaign_pause(campaign=campaign, user=None, reason=reason)
+            campaign_paused.send(sender=Campaign, campaign=campaign, reason=reason, by="product")
     except CampaignStateError:
         return False
     logger.warning("campaign %s paused: %s", campaign_id, reason)
     return True
 
 
+def campaign_hold(*, campaign_id: int, reason: str, until: datetime) -> bool:
+    """A guard holds a running campaign's sends back until ``until`` (its rows wait): the
+    reason shows on the campaign, and the first hold of a run is announced like a pause
+    (``campaign_paused``, by "product") so notifications follow. True when newly held."""
+    with transaction.atomic():
+        campaign = (
+            Campaign.objects.select_for_update()
+            .filter(pk=campaign_id, status=CampaignStatus.RUNNING)
+            .first()
+        )
+        if campaign is None:
+            return False
+        newly = not campaign.hold_reason
+        campaign.hold_reason = reason
+        campaign.held_until = until
+        campaign.save(update_fields=["hold_reason", "held_until"])
+        if newly:
+            CampaignEvent.objects.create(
+                campaign=campaign,
+                from_status=campaign.status,
+                to_status=campaign.status,
+                reason=f"held: {reason}",
+            )
+            campaign_paused.send(sender=Campaign, campaign=campaign, reason=reason, by="product")
+    if newly:
+        logger.warning("campaign %s held: %s", campaign_id, reason)
+    return newly
+
+
+def campaigns_hold_clear(*, campaign_ids: Iterable[int]) -> int:
+    """The campaigns send again: their holds are cleared (one statement; none matched is
+    the usual case and writes nothing)."""
+    return (
+        Campaign.objects.filter(pk__in=list(campaign_ids))
+        .exclude(hold_reason="")
+        .update(hold_reason="", held_until=None)
+    )
+
+
 def _pause_running(*, reason: str, **match) -> list[int]:
     """Pauses the running campaigns that ``match`` selects, in id order; returns their ids."""
-    ids = Campaign.objects.filter(status=CampaignStatus.RUNNING, **match).order_by("pk")
+    ids = Campaign.objects.filter(status=CampaignStatus.RUNNING, **match).order_by("pk").distinct()
     return [
         pk
         for pk in ids.values_list("pk", flat=True)
@@ -539,6 +636,20 @@ def campaigns_pause_for_number(*, number_id: int, reason: str) -> list[int]:
     return _pause_running(reason=reason, numbers=number_id)
 
 
+def campaigns_pause_for_account(*, waba_id: str, reason: str) -> list[int]:
+    """Pauses every running campaign sending through any number of the WhatsApp Business
+    Account; returns their ids."""
+    return _pause_running(reason=reason, numbers__waba_id=waba_id)
+
+
+def campaigns_pause_marketing_for_number(*, number_id: int, reason: str) -> list[int]:
+    """Pauses the running campaigns on the number that send a MARKETING template (Meta's
+    quality verdict is about marketing); returns their ids."""
+    return _pause_running(
+        reason=reason, numbers=number_id, campaign_templates__template__category="MARKETING"
+    )
+
+
 def campaigns_pause_for_template(*, template: Template, reason: str) -> list[int]:
     """Pauses every running campaign that sends ``template``; returns their ids."""
     return _pause_running(reason=reason, campaign_templates__template=template)
@@ -548,24 +659,42 @@ def campaigns_start_due(*, now=None) -> int:
     """Starts scheduled campaigns whose time has come; returns how many started.
 
     A failed pre-flight fails the campaign with the problems (it must not send
-    on its own what a person would not have started).
+    on its own what a person would not have started). So does a time more than
+    CAMPAIGN_SCHEDULE_EXPIRY_HOURS past (beat was down, or it kept being refused):
+    Monday's announcement must not go out on Wednesday by itself.
     """
     started = 0
-    due = Campaign.objects.filter(
-        status=CampaignStatus.SCHEDULED, scheduled_at__lte=now or timezone.now()
-    ).order_by("scheduled_at", "pk")
-    for campaign in due:
-        result = campaign_preflight(campaign=campaign)
+    now = now or timezone.now()
+    expired_before = now - timedelta(hours=settings.CAMPAIGN_SCHEDULE_EXPIRY_HOURS)
+    due = Campaign.objects.filter(status=CampaignStatus.SCHEDULED, scheduled_at__lte=now)
+    for campaign in due.order_by("scheduled_at", "pk"):
         try:
+            if campaign.scheduled_at < expired_before:
+                with transaction.atomic():
+                    campaign_fail(
+                        campaign=campaign,
+                        user=None,
+                        reason=f"expired: its scheduled time ({campaign.scheduled_at.isoformat()})"
+                        f" passed more than {settings.CAMPAIGN_SCHEDULE_EXPIRY_HOURS:g} hours "
+                        "ago without it starting",
+                    )
+                    campaign_expired.send(sender=Campaign, campaign=campaign)
+                continue
+            result = campaign_preflight(campaign=campaign)
             if result.ok:
                 campaign_start(campaign=campaign, user=None, reason="scheduled time reached")
                 started += 1
             else:
-                campaign_fail(
-                    campaign=campaign,
-                    user=None,
-                    reason="pre-flight failed at the scheduled time: " + "; ".join(result.problems),
-                )
+                with transaction.atomic():
+                    campaign_fail(
+                        campaign=campaign,
+                        user=None,
+                        reason="pre-flight failed at the scheduled time: "
+                        + "; ".join(result.problems),
+                    )
+                    campaign_preflight_failed.send(
+                        sender=Campaign, campaign=campaign, problems=list(result.problems)
+                    )
         except CampaignStateError as error:
             # Changed meanwhile (cancelled, importing): the next run looks again.
             logger.info("scheduled campaign %s not started: %s", campaign.pk, error.reason)
