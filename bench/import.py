@@ -30,6 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import servers  # noqa: E402
+
 
 def _rss_mb() -> float:
     with open("/proc/self/statm") as statm:
@@ -52,22 +54,11 @@ def write_csv(path: Path, rows: int) -> None:
 
 
 def bench_database_url() -> str:
-    from config.env import parse_database_url
-
-    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/wacampaigns")
-    name = parse_database_url("DATABASE_URL", url)["NAME"]
-    base, _, query = url.partition("?")
-    return base[: -len(name)] + name + "_bench_import" + (f"?{query}" if query else "")
+    return servers.bench_database_url("_bench_import")
 
 
 def prepare_database() -> None:
-    """Creates and migrates the bench database (quietly) in a child process."""
-    env = {**os.environ, "DATABASE_URL": bench_database_url()}
-    for command in (
-        [sys.executable, str(ROOT / "scripts" / "createdb.py")],
-        [sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"],
-    ):
-        subprocess.run(command, check=True, env=env, cwd=ROOT, capture_output=True, timeout=300)
+    servers.prepare_database(bench_database_url())
 
 
 def child(rows: int, numbers: int, use_tracemalloc: bool) -> dict:
