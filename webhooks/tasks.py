@@ -38,27 +38,36 @@ DRAIN_SECONDS = 20.0
 PRUNE_SECONDS = 60.0
 
 
-def request_drain(*, gather: bool = True) -> None:
+def request_drain(*, gather: bool = True, urgent: bool = False) -> None:
     """Make sure a drain task will run after this point (``gather``: after
     DRAIN_GATHER_SECONDS); never raises (the endpoint must answer 200). Call after the
     events to drain are committed.
 
+    ``urgent`` (an event with inbound messages: a person waits for the answer, automatic
+    or an agent's) queues a drain at once even when a gathering one is queued: inbound
+    traffic is a small share of the events, so the extra tasks cost little, and the
+    gathered drain finds what is left.
+
     Without a broker the events stay "received" and the periodic sweeper queues a drain.
     """
-    try:
-        first = get_redis().set(DRAIN_QUEUED_KEY, "1", nx=True, px=DRAIN_QUEUED_TTL_MS)
-    except RedisError:
-        # No flag to coalesce on: queue anyway, a drain too many finds nothing and exits.
-        first = True
-    if not first:
-        return
+    if urgent:
+        gather = False
+    else:
+        try:
+            first = get_redis().set(DRAIN_QUEUED_KEY, "1", nx=True, px=DRAIN_QUEUED_TTL_MS)
+        except RedisError:
+            # No flag to coalesce on: queue anyway, a drain too many finds nothing and exits.
+            first = True
+        if not first:
+            return
     try:
         # No publish retries: a broker outage must not hold Meta's request open.
         countdown = DRAIN_GATHER_SECONDS if gather else None
         drain_webhook_events.apply_async(countdown=countdown, retry=False)
     except Exception:
         logger.warning("could not queue a webhook drain", exc_info=True)
-        _forget_queued_drain()
+        if not urgent:
+            _forget_queued_drain()
 
 
 def _forget_queued_drain() -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
@@ -34,6 +35,8 @@ from webhooks.refusals import webhook_refusal_record
 from webhooks.tasks import request_drain
 
 logger = logging.getLogger(__name__)
+
+INBOUND_KEY = re.compile(rb'"messages"\s*:')
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 KEPT_HEADERS = ("Content-Type", "User-Agent", SIGNATURE_HEADER, "X-Forwarded-For")
@@ -93,7 +96,11 @@ def _receive(request: HttpRequest) -> HttpResponse:
         signature_valid=True,
         dedupe_key=dedupe_key_for(body),
     )
-    after_commit(request_drain)
+    # Inbound messages (a ``"messages": [...]`` key, not the ``"field": "messages"`` every
+    # status change carries too) skip the gathering meant for status floods: the automatic
+    # reply's latency starts here (bench/autoreply.py).
+    urgent = INBOUND_KEY.search(body) is not None
+    after_commit(lambda: request_drain(urgent=urgent))
     return HttpResponse("ok", content_type="text/plain")
 
 

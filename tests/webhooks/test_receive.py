@@ -14,6 +14,7 @@ from tests.webhooks.conftest import (
     URL,
     VERIFY_TOKEN,
     funnel,
+    inbound_payload,
     process_received,
     sign,
     status,
@@ -102,6 +103,25 @@ def test_posts_while_a_drain_is_queued_queue_nothing_more_until_it_starts(
     with django_capture_on_commit_callbacks(execute=True):
         post(statuses_payload(status(recipient.wamid, "read", 9)))
     assert len(queued) == 2
+
+
+def test_an_inbound_message_is_drained_at_once_even_while_a_gathering_drain_waits(
+    post, world, monkeypatch, django_capture_on_commit_callbacks
+):
+    queued = []
+    monkeypatch.setattr(
+        webhook_tasks.drain_webhook_events, "apply_async", lambda *a, **kw: queued.append(kw)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(statuses_payload(status("wamid.x", "sent", 1))).status_code == 200
+        inbound = inbound_payload({"id": "wamid.in1", "type": "text", "text": {"body": "Hi"}})
+        assert post(inbound).status_code == 200
+        assert post(statuses_payload(status("wamid.x", "delivered", 2))).status_code == 200
+
+    # The statuses share one gathered drain; the inbound message queued its own, now.
+    gathered = {"countdown": webhook_tasks.DRAIN_GATHER_SECONDS, "retry": False}
+    assert queued == [gathered, {"countdown": None, "retry": False}]
+    assert WebhookEvent.objects.filter(status="received").count() == 3
 
 
 def test_a_broker_outage_still_answers_200_and_the_sweeper_requeues_later(
@@ -238,13 +258,11 @@ def test_unknown_shapes_are_flagged_and_unknown_fields_noted(post):
     post(
         {
             "object": "whatsapp_business_account",
-            "entry": [
-                {"id": "1", "changes": [{"field": "business_capability_update", "value": {}}]}
-            ],
+            "entry": [{"id": "1", "changes": [{"field": "security", "value": {}}]}],
         }
     )
     [event] = process_received()
-    assert (event.status, event.outcome) == ("processed", {"ignored:business_capability_update": 1})
+    assert (event.status, event.outcome) == ("processed", {"ignored:security": 1})
 
 
 def test_other_methods_are_405(client):
