@@ -1,5 +1,5 @@
 # The commands the README gives. Each sets up what it needs first.
-.PHONY: setup demo test lint format services run worker beat simulator
+.PHONY: setup demo test screenshots lint format services run worker beat simulator
 
 PY := .venv/bin/python
 # Throwaway production values: `check --deploy` judges the settings DEBUG=0 gives.
@@ -21,7 +21,12 @@ test: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	PYTHONPATH=. .venv/bin/lint-imports --no-cache
-	.venv/bin/pytest
+	.venv/bin/pytest --ignore=tests/browser
+	DJANGO_ALLOW_ASYNC_UNSAFE=1 .venv/bin/pytest tests/browser
+
+# The browser suite (tests/browser) with screenshots of the main screens into docs/screenshots/.
+screenshots: setup
+	WAC_SCREENSHOTS=1 DJANGO_ALLOW_ASYNC_UNSAFE=1 .venv/bin/pytest tests/browser
 
 lint:
 	.venv/bin/ruff check .
@@ -39,7 +44,7 @@ run: setup
 	.venv/bin/gunicorn config.wsgi --bind 127.0.0.1:8000 --workers 2 --threads 4
 
 worker: setup
-	.venv/bin/celery -A config worker -Q sending,webhooks,periodic,default --loglevel INFO
+	.venv/bin/celery -A config worker -Q sending,replies,webhooks,periodic,default --loglevel INFO
 
 beat: setup
 	.venv/bin/celery -A config beat --loglevel INFO

@@ -55,6 +55,12 @@ PERIODIC_TASKS: list[Periodic] = [
     Periodic(
         "webhooks retention", "webhooks.tasks.prune_webhook_data", 86400, expires_seconds=3600
     ),
+    Periodic(
+        "notifications sweep",
+        "notifications.tasks.sweep_notifications",
+        15,
+        expires_seconds=30,
+    ),
 ]
 
 

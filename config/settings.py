@@ -76,12 +76,13 @@ if not DEBUG and not ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # intcomma for the admin's figures ("12,345 delivered").
+    "django.contrib.humanize",
     "rest_framework",
     # API tokens, stored as digests with an expiry (accounts/tokens.py); before accounts,
     # whose admin replaces knox's.
@@ -100,6 +101,10 @@ INSTALLED_APPS = [
     "conversations",
     "automation",
     "notifications",
+    # The admin last, so the product's templates (admin/base_site.html in accounts,
+    # the campaign pages...) override Django's own; config.adminsite.AdminSite is
+    # the product's site (dashboard, navigation by role).
+    "config.adminsite.AdminConfig",
 ]
 
 MIDDLEWARE = [
@@ -295,6 +300,11 @@ SPECTACULAR_SETTINGS = {
     # Separate request and response components: write-only and read-only fields each
     # appear only where they apply, and required strings say they may not be blank.
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and Redoc from drf-spectacular-sidecar's static files: /api/docs/
+    # works offline and loads nothing from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Celery -----------------------------------------------------------------
@@ -343,9 +353,52 @@ LANE_FLUSH_EVERY = env_int("LANE_FLUSH_EVERY", 50, minimum=1)
 LANE_FLUSH_SECONDS = env_float("LANE_FLUSH_SECONDS", 0.5, minimum=0.01)
 SEND_RETRY_DELAYS = [5, 20, 45]
 PAIR_RATE_RETRY_SECONDS = 6
+# Deliverability guards (docs/deliverability.md).
+# A number Meta spam-rate limited (131048) may be resumed by a person after this long.
+SPAM_RATE_COOLDOWN_SECONDS = env_int("SPAM_RATE_COOLDOWN_SECONDS", 3600, minimum=0)
+# A phone Meta refused with 131049 gets no marketing template for this long.
+RECIPIENT_BACKOFF_SECONDS = env_int("RECIPIENT_BACKOFF_SECONDS", 86400, minimum=1)
+# The inbox's replies: Meta's pair rate (one message per REPLY_PAIR_SECONDS to one user,
+# with a burst of REPLY_PAIR_BURST) and the retries of a certain throttle refusal.
+REPLY_PAIR_SECONDS = env_float("REPLY_PAIR_SECONDS", 6.0, minimum=0)
+REPLY_PAIR_BURST = env_int("REPLY_PAIR_BURST", 10, minimum=1)
+REPLY_MAX_RETRIES = env_int("REPLY_MAX_RETRIES", 5, minimum=0)
+# This many identical failures in a row on a number (unknown or account-wide codes)
+# pause its campaigns.
+BREAKER_CONSECUTIVE_FAILURES = env_int("BREAKER_CONSECUTIVE_FAILURES", 10, minimum=2)
+# Failed status webhooks of a number over a window: at least MIN_STATUSES final
+# statuses and a failed share of RATE or more pause its campaigns.
+BREAKER_FAILURE_RATE = env_float("BREAKER_FAILURE_RATE", 0.5, minimum=0.01)
+BREAKER_FAILURE_WINDOW_SECONDS = env_int("BREAKER_FAILURE_WINDOW_SECONDS", 600, minimum=60)
+BREAKER_FAILURE_MIN_STATUSES = env_int("BREAKER_FAILURE_MIN_STATUSES", 50, minimum=1)
 # A claim whose lease is gone and that is older than this is a dead worker's.
 SWEEP_GRACE_SECONDS = env_float("SWEEP_GRACE_SECONDS", 30.0, minimum=1)
 DEFAULT_PHONE_REGION = (env_str("DEFAULT_PHONE_REGION", "IN") or "IN").upper()
+# A scheduled campaign this long past its time without starting fails instead (expired).
+CAMPAIGN_SCHEDULE_EXPIRY_HOURS = env_float("CAMPAIGN_SCHEDULE_EXPIRY_HOURS", 24.0, minimum=0.01)
+
+# --- E-mail and notifications (README "E-mail and notifications") -----------
+# The console backend prints mail to the worker's output (the demo); set
+# EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and EMAIL_HOST for real mail.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 10.0, minimum=0.1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "wacampaigns@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The address people open the admin at: links in notifications are built on it.
+NOTIFY_BASE_URL = (env_str("NOTIFY_BASE_URL", "http://localhost:8000") or "").rstrip("/")
+NOTIFY_CONNECT_TIMEOUT = env_float("NOTIFY_CONNECT_TIMEOUT", 5.0, minimum=0.1)
+NOTIFY_READ_TIMEOUT = env_float("NOTIFY_READ_TIMEOUT", 10.0, minimum=0.1)
+NOTIFY_RETRY_BASE_SECONDS = env_float("NOTIFY_RETRY_BASE_SECONDS", 30.0, minimum=0.01)
+NOTIFY_RETRY_MAX_SECONDS = env_float("NOTIFY_RETRY_MAX_SECONDS", 3600.0, minimum=0.01)
+NOTIFY_RETRY_FOR_HOURS = env_float("NOTIFY_RETRY_FOR_HOURS", 24.0, minimum=0.001)
+# Plain-http webhook and non-Slack "Slack" URLs: for local receivers (and tests) only.
+NOTIFY_ALLOW_HTTP = env_bool("NOTIFY_ALLOW_HTTP", DEBUG)
 
 LOGGING = {
     "version": 1,

@@ -1,6 +1,8 @@
 """URL map: admin, REST API under /api/, webhooks, health."""
 
 from django.contrib import admin
+from django.http import HttpResponsePermanentRedirect
+from django.templatetags.static import static
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -9,6 +11,14 @@ from accounts import tokens
 from accounts import views as accounts_views
 from config.health import healthz
 from webhooks.views import whatsapp_webhook
+
+
+def favicon(request) -> HttpResponsePermanentRedirect:
+    """Browsers ask for /favicon.ico whatever a page says: the same icon, served locally.
+
+    Resolved per request: the hashed static name exists only once collectstatic ran."""
+    return HttpResponsePermanentRedirect(static("wac/favicon.ico"))
+
 
 api_patterns = [
     path("auth/token/", tokens.TokenLogin.as_view(), name="api-token"),
@@ -21,6 +31,9 @@ api_patterns = [
     path("", include("templates_sync.urls")),
     path("", include("campaigns.urls")),
     path("", include("messaging.urls")),
+    path("", include("notifications.urls")),
+    path("", include("conversations.urls")),
+    path("", include("automation.urls")),
 ]
 
 urlpatterns = [
@@ -29,8 +42,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     path("healthz", healthz, name="healthz"),
+    path("favicon.ico", favicon, name="favicon"),
     path("webhooks/whatsapp/", whatsapp_webhook, name="whatsapp-webhook"),
 ]
-
-admin.site.site_header = "WhatsApp campaigns"
-admin.site.site_title = "WhatsApp campaigns"

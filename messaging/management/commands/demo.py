@@ -21,6 +21,7 @@ from collections import Counter
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Count
@@ -70,19 +71,32 @@ class Command(BaseCommand):
         parser.add_argument("--contacts", type=int, default=3000, help="contacts in the CSV")
         parser.add_argument("--bind", default="127.0.0.1:8000", help="web address")
         parser.add_argument("--simulator-port", type=int, default=8900)
+        parser.add_argument("--llm-simulator-port", type=int, default=8901)
         parser.add_argument(
             "--keep-running",
             action="store_true",
             help="leave the stack up after the campaign (Ctrl-C stops it)",
         )
 
-    def handle(self, *args, contacts, bind, simulator_port, keep_running, **options):
+    def handle(
+        self, *args, contacts, bind, simulator_port, llm_simulator_port, keep_running, **options
+    ):
         if contacts < 10:
             raise CommandError("--contacts must be at least 10")
         simulator_url = f"http://127.0.0.1:{simulator_port}"
         password = self._demo_login()
         self.supervisor_events: queue.SimpleQueue[str] = queue.SimpleQueue()
         stack = self._stack(bind, simulator_url, simulator_port)
+        # The LLM agent's stand-in (automation's demo replies use it).
+        llm_url = f"http://127.0.0.1:{llm_simulator_port}/v1"
+        stack.insert(
+            1,
+            procs.ManagedProcess(
+                "llm-simulator",
+                [sys.executable, "-m", "llm_simulator", "--port", str(llm_simulator_port)],
+                {"PYTHONUNBUFFERED": "1"},
+            ),
+        )
         stopping: list[bool] = []
         signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
         try:
@@ -100,6 +114,16 @@ class Command(BaseCommand):
             duration = time.monotonic() - started
             self._settle_receipts(campaign)
             self._summary(campaign, duration)
+            # By name: conversations and automation are layers above messaging and must
+            # not be imported here.
+            call_command("demo_inbox", campaign.pk, graph_url=simulator_url, stdout=self.stdout)
+            call_command(
+                "demo_replies",
+                campaign.pk,
+                graph_url=simulator_url,
+                llm_url=llm_url,
+                stdout=self.stdout,
+            )
             self.stdout.write(
                 self.style.SUCCESS(
                     f"\nadmin: http://{bind}/admin/ (user {DEMO_USERNAME!r}, password {password!r})"
@@ -163,7 +187,11 @@ class Command(BaseCommand):
         # broker restarts: docs/production.md). The simulator is the test double
         # of Meta and keeps its state in memory; gunicorn restarts its own workers.
         worker = procs.celery_worker(
-            "worker", "sending,webhooks,periodic,default", concurrency=4, env=env, restart=True
+            "worker",
+            "sending,replies,webhooks,periodic,default",
+            concurrency=4,
+            env=env,
+            restart=True,
         )
         beat = procs.celery_beat(env=env, restart=True)
         for process in (worker, beat):
