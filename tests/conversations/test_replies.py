@@ -217,6 +217,26 @@ def test_a_lost_answer_leaves_the_reply_unknown_and_it_is_never_resent(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_throttled_reply_is_retried_until_meta_accepts_it_and_sent_once(
+    sim, start_worker, engine, inbound, api, agent
+):
+    start_worker()
+    inbound(WA_ID, text="hi")
+    conversation = conversation_of(PHONE)
+    # Meta's throughput window refuses the first two attempts (in the send's answer).
+    sim.set_faults(errors=[{"code": 130429, "to": WA_ID, "count": 2, "mode": "response"}])
+    response = api(agent).post(reply_url(conversation), {"text": "hello"}, format="json")
+    assert response.status_code == 201
+    pk = response.json()["id"]
+    wait_for(lambda: Message.objects.get(pk=pk).status == "accepted", what="the reply accepted")
+    assert sim.counts()["rejected"] == {"130429": 2}
+    [accepted] = sent_to(sim, "text")
+    assert accepted["text"] == "hello"
+    message = Message.objects.get(pk=pk)
+    assert (message.wamid, message.error_code) == (accepted["wamid"], None)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_meta_saying_the_window_closed_fails_the_reply_and_closes_the_window(
     sim, live_webhooks, start_worker, engine, inbound, api, agent
 ):
