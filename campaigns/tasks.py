@@ -1,15 +1,18 @@
-"""Background work for campaigns: big contact imports, and starting scheduled campaigns when due."""
+"""Background work for campaigns: big contact imports, starting scheduled campaigns when
+due, and deleting wizard uploads that were never imported."""
 
 from __future__ import annotations
 
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
 from campaigns.csvio import CsvFileError
 from campaigns.importer import ImportBusy, ImportRefused, import_job_run, stored_opener
 from campaigns.models import ImportJob
 from campaigns.services import campaigns_start_due
+from campaigns.wizard import wizard_uploads_prune
 
 logger = logging.getLogger(__name__)
 
@@ -44,3 +47,9 @@ def import_contacts_task(self, job_id: int) -> None:
 def start_due_campaigns() -> int:
     """Starts scheduled campaigns whose time has come (see ``campaigns_start_due``)."""
     return campaigns_start_due()
+
+
+@shared_task(queue="periodic", ignore_result=True, expires=3600)
+def prune_wizard_uploads() -> int:
+    """Hourly: deletes wizard uploads never imported after WIZARD_UPLOAD_TTL_HOURS."""
+    return wizard_uploads_prune(older_than_seconds=settings.WIZARD_UPLOAD_TTL_HOURS * 3600)

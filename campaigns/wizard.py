@@ -14,7 +14,8 @@ the input or goes back. Views are CampaignAdmin's (``wizard_urls``), behind its
 permissions: owners and admins of the campaign's workspace.
 
 A staged file waits in the default file storage (``wizard/<campaign id>/...``) between
-the upload and the import; its name and first rows are kept in the session.
+the upload and the import; its name and first rows are kept in the session. One never
+imported is deleted after WIZARD_UPLOAD_TTL_HOURS (``wizard_uploads_prune``, hourly).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import secrets
 import tempfile
 import zoneinfo
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django import forms
@@ -240,6 +242,28 @@ def _unstage(request, campaign: Campaign) -> None:
     staged = Staged.from_session(request.session.pop(_session_key(campaign), None))
     if staged is not None:
         default_storage.delete(staged.path)
+
+
+def wizard_uploads_prune(*, older_than_seconds: float, now=None) -> int:
+    """Deletes staged files (``wizard/<campaign id>/...``) older than ``older_than_seconds``:
+    a file uploaded in step 2 and never imported (the user left the wizard) would stay
+    for ever otherwise. Returns how many were deleted."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=older_than_seconds)
+    deleted = 0
+    if not default_storage.exists("wizard"):
+        return 0
+    campaign_dirs, _ = default_storage.listdir("wizard")
+    for campaign_dir in campaign_dirs:
+        _, files = default_storage.listdir(f"wizard/{campaign_dir}")
+        for file_name in files:
+            name = f"wizard/{campaign_dir}/{file_name}"
+            try:
+                if default_storage.get_modified_time(name) < cutoff:
+                    default_storage.delete(name)
+                    deleted += 1
+            except FileNotFoundError:
+                continue  # imported (and deleted) meanwhile
+    return deleted
 
 
 def _column_choices(header: list[str]) -> list[tuple[str, str]]:

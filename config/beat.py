@@ -56,6 +56,9 @@ PERIODIC_TASKS: list[Periodic] = [
         "webhooks retention", "webhooks.tasks.prune_webhook_data", 86400, expires_seconds=3600
     ),
     Periodic(
+        "wizard uploads prune", "campaigns.tasks.prune_wizard_uploads", 3600, expires_seconds=3600
+    ),
+    Periodic(
         "notifications sweep",
         "notifications.tasks.sweep_notifications",
         15,

@@ -229,6 +229,8 @@ FILE_UPLOAD_HANDLERS = [
 ]
 # The largest contact file one upload may hold (API: 413 naming "file"; admin: 400).
 CAMPAIGN_UPLOAD_MAX_BYTES = env_int("CAMPAIGN_UPLOAD_MAX_BYTES", 200_000_000, minimum=1)
+# A CSV staged by the new-campaign wizard and never imported is deleted after this.
+WIZARD_UPLOAD_TTL_HOURS = env_int("WIZARD_UPLOAD_TTL_HOURS", 24, minimum=1)
 # The largest webhook body accepted (413 above it): Meta documents payloads of up to 3 MB,
 # and a refused real one would be retried for days without ever succeeding.
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 3 * 1024 * 1024, minimum=1024)

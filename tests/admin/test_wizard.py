@@ -1,15 +1,21 @@
 """The new-campaign wizard, driven with Django's test client: each step through the
 services, bad input refused with a message and nothing lost."""
 
+import os
+import time
 from datetime import UTC, datetime
 
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from accounts.models import Membership, Role
 from campaigns.models import Campaign, CampaignStatus, ImportJob, Recipient
 from campaigns.preflight import campaign_preflight
+from campaigns.tasks import prune_wizard_uploads
+from campaigns.wizard import wizard_uploads_prune
 from numbers.models import NumberStatus
 from templates_sync.models import Template
 from templates_sync.services import templates_sync
@@ -396,3 +402,19 @@ def test_a_member_of_several_workspaces_chooses_one_first_and_sees_only_its_numb
     assert 'name="workspace"' in chooser and "Acme main" not in chooser
     page = client.get(url("wizard") + f"?workspace={other_workspace.pk}").content.decode()
     assert "Globex main" in page and "Acme main" not in page
+
+
+def test_wizard_uploads_never_imported_are_pruned_after_their_time(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    old = default_storage.save("wizard/7/old.csv", ContentFile(b"phone\n+919800000001\n"))
+    new = default_storage.save("wizard/8/new.csv", ContentFile(b"phone\n+919800000002\n"))
+    other = default_storage.save("elsewhere/old.csv", ContentFile(b"x"))
+    day_ago = time.time() - 25 * 3600
+    for name in (old, other):
+        os.utime(default_storage.path(name), (day_ago, day_ago))
+
+    assert prune_wizard_uploads.run() == 1
+
+    assert not default_storage.exists(old)
+    assert default_storage.exists(new) and default_storage.exists(other)
+    assert wizard_uploads_prune(older_than_seconds=3600) == 0
