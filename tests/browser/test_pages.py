@@ -4,6 +4,7 @@ browser, and an agent cannot reach number or template configuration."""
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from django.contrib import admin
@@ -18,6 +19,9 @@ from tests.conftest import PASSWORD
 from tests.factories import make_campaign, make_number, make_recipients, make_template
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+BELL = re.compile(r"^Notifications: \d+ unread$")
 
 
 @pytest.fixture
@@ -84,6 +88,9 @@ def test_every_admin_add_and_change_page_renders_its_submit_button(
         if answer is None or answer.status != 200:
             problems.append(f"{label}: HTTP {answer.status if answer else '?'}")
             continue
+        # The notifications bell (with its unread count) is on every admin page.
+        if not page.get_by_role("link", name=BELL).is_visible():
+            problems.append(f"{label}: no notifications bell")
         save = page.get_by_role("button", name="Save", exact=True)
         if editable and save.count() != 1:
             problems.append(f"{label}: no Save button")
