@@ -118,7 +118,9 @@ class Upload:
 def phone_of(wa_id: str) -> str:
     """The E.164 phone of a WhatsApp id (its digits), '' for one that is not a phone."""
     digits = (wa_id or "").strip().lstrip("+")
-    return f"+{digits}" if digits.isdigit() and 7 <= len(digits) <= 15 else ""
+    # isascii: str.isdigit() also accepts "²" and full-width digits, which no phone has.
+    ok = digits.isascii() and digits.isdigit() and 7 <= len(digits) <= 15
+    return f"+{digits}" if ok else ""
 
 
 def contact_ensure(
@@ -264,6 +266,13 @@ def _preview(kind: str, text: str) -> str:
     return shown[:PREVIEW_LENGTH]
 
 
+def _text_id(value: Any) -> str:
+    """A sender id from the raw message: text or a number, never a list's repr."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return ""
+    return str(value).strip()[:128]
+
+
 def inbound_thread(messages: Iterable) -> list[Message]:
     """Thread webhooks.InboundMessage rows into conversations; returns the new Messages.
 
@@ -282,7 +291,17 @@ def inbound_thread(messages: Iterable) -> list[Message]:
 
 def _thread_one(inbound) -> Message | None:
     raw = inbound.raw if isinstance(inbound.raw, dict) else {}
-    bsuid = str(raw.get("from_user_id") or raw.get("user_id") or "")[:128]
+    bsuid = _text_id(raw.get("from_user_id")) or _text_id(raw.get("user_id"))
+    if not phone_of(inbound.wa_id) and not bsuid:
+        # Stored by the webhook as Meta sent it, but there is nobody to thread it to (a
+        # `from` that is no WhatsApp id and no business-scoped id): failing the event
+        # would lose the other messages it carries.
+        logger.warning(
+            "inbound %s on number %s has no usable sender; not threaded",
+            inbound.message_id,
+            inbound.number_id,
+        )
+        return None
     contact = contact_ensure(
         workspace_id=inbound.workspace_id,
         wa_id=inbound.wa_id,

@@ -9,8 +9,10 @@ import pytest
 from django.utils import timezone
 
 from conversations.models import Contact, Conversation, Message
+from conversations.services import phone_of
 from conversations.signals import inbound_created
 from tests.conversations.conftest import conversation_of, timeline
+from webhooks.models import InboundMessage, WebhookEvent
 
 PHONE = "+919800000001"
 
@@ -160,3 +162,46 @@ def test_a_user_id_without_a_phone_is_a_contact_merged_once_the_phone_is_known(
     assert (contact.phone, contact.bsuid) == (PHONE, user_id)
     conversation = Conversation.objects.get()
     assert [t[2] for t in timeline(conversation)] == ["from a username", "with my phone"]
+
+
+@pytest.mark.django_db
+def test_a_message_from_no_whatsapp_id_is_kept_but_not_threaded_and_its_event_goes_on(
+    sim, inbound, number
+):
+    answer = sim.inbound(PHONE.lstrip("+"), text="hello")
+    payload = copy.deepcopy(answer["payload"])
+    value = payload["entry"][0]["changes"][0]["value"]
+    stray = copy.deepcopy(value["messages"][0])
+    stray.update({"id": "wamid.STRAY", "from": "not-a-phone"})
+    stray.pop("from_user_id", None)
+    value["messages"].insert(0, stray)
+    inbound(redeliver=payload)
+
+    [event] = WebhookEvent.objects.all()
+    assert event.status == "processed"
+    assert set(InboundMessage.objects.values_list("message_id", flat=True)) == {
+        "wamid.STRAY",
+        answer["message_id"],
+    }
+    assert timeline(conversation_of(PHONE)) == [("in", "text", "hello")]
+    assert Contact.objects.count() == 1 and Message.objects.count() == 1
+    assert event.error == ""
+
+
+@pytest.mark.parametrize(
+    ("wa_id", "phone"),
+    [
+        ("919800000001", "+919800000001"),
+        ("+919800000001", "+919800000001"),
+        (
+            "\uff19\uff11\uff19\uff18\uff10\uff10\uff10\uff10\uff10\uff10\uff10\uff11",
+            "",
+        ),  # full-width
+        ("91980000²", ""),
+        ("123456", ""),
+        ("1234567890123456", ""),
+        ("not-a-phone", ""),
+    ],
+)
+def test_only_ascii_digit_whatsapp_ids_of_7_to_15_digits_are_phones(wa_id, phone):
+    assert phone_of(wa_id) == phone
