@@ -6,6 +6,7 @@ nothing else writes conversations.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -35,6 +36,7 @@ from conversations.models import (
     SentBy,
 )
 from messaging.graph import GraphError
+from messaging.ratelimit import RateLimiter
 from templates_sync.models import Template, TemplateStatus
 from templates_sync.rendering import RenderError, preview_text, render_components
 
@@ -666,8 +668,6 @@ def reply_deliver(message_id: int) -> str:
     a crash or a timeout leaves it unknown, and it is never resent on its own. A
     certain refusal of the pair rate or a throttle waits and tries again.
     """
-    from messaging.ratelimit import RateLimiter
-
     claimed = Message.objects.filter(pk=message_id, status=MessageStatus.QUEUED).update(
         status=MessageStatus.UNKNOWN, updated_at=timezone.now()
     )
@@ -678,15 +678,15 @@ def reply_deliver(message_id: int) -> str:
     ).get(pk=message_id)
     conversation = message.conversation
     number, contact = conversation.number, conversation.contact
-    limiter = _limiter(RateLimiter)
+    limiter = _limiter()
     attempts = 0
     while True:
         wait = limiter.reserve_reply(
             number_id=number.pk,
             number_mps=number.max_mps,
             wa_id=contact.wa_id or contact.phone.lstrip("+"),
-            pair_seconds=_setting("REPLY_PAIR_SECONDS", 6.0),
-            pair_burst=_setting("REPLY_PAIR_BURST", 10),
+            pair_seconds=settings.REPLY_PAIR_SECONDS,
+            pair_burst=settings.REPLY_PAIR_BURST,
         )
         if wait > 0:
             time.sleep(wait)
@@ -697,7 +697,7 @@ def reply_deliver(message_id: int) -> str:
                 "retry",
                 "retry_recipient",
             )
-            if retry and attempts < _setting("REPLY_MAX_RETRIES", 5):
+            if retry and attempts < settings.REPLY_MAX_RETRIES:
                 attempts += 1
                 time.sleep(
                     min(REPLY_RETRY_MAX_SECONDS, REPLY_RETRY_FIRST_SECONDS * 2 ** (attempts - 1))
@@ -720,7 +720,6 @@ def reply_deliver(message_id: int) -> str:
     return "accepted"
 
 
-_LIMITER = None
 # A throttle (130429, the number's per-second window; 131056, the pair) clears within a
 # second: the first retries come quickly, so a reply that met the campaign's already
 # reserved slots at Meta is not held a whole second (bench/inbox.py: p99 1,089 ms with a
@@ -729,16 +728,10 @@ REPLY_RETRY_FIRST_SECONDS = 0.2
 REPLY_RETRY_MAX_SECONDS = 6.0
 
 
-def _setting(name: str, default):
-    # config/settings.py reads them from the environment (README, "Configuration").
-    return type(default)(getattr(settings, name, default))
-
-
-def _limiter(cls):
-    global _LIMITER
-    if _LIMITER is None:
-        _LIMITER = cls()
-    return _LIMITER
+@functools.cache
+def _limiter() -> RateLimiter:
+    # One per worker process: it registers its Lua scripts with Redis once.
+    return RateLimiter()
 
 
 def _graph_send(number, contact, message: Message):
