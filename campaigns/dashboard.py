@@ -23,6 +23,7 @@ from campaigns.models import (
     Recipient,
     RecipientStatus,
 )
+from campaigns.selectors import progress_percent
 
 # Cumulative steps: each includes the rows of the steps after it.
 READ = Q(status=RecipientStatus.READ) | Q(read_at__isnull=False)
@@ -75,9 +76,7 @@ def campaign_funnel(campaign_id: int) -> dict:
         "rates": funnel_rates(row),
         "done": row["contacts"] - not_done,
         "remaining": not_done,
-        "progress": int((row["contacts"] - not_done) * 100 / row["contacts"])
-        if row["contacts"]
-        else 0,
+        "progress": progress_percent(row["contacts"] - not_done, row["contacts"]),
         "failures": failures_by_code(Recipient.objects.filter(campaign_id=campaign_id)),
     }
 
@@ -174,7 +173,7 @@ def _progress(ids: Iterable[int]) -> dict[int, dict]:
         found[row["campaign_id"]] = {
             "contacts": row["contacts"],
             "done": done,
-            "progress": int(done * 100 / row["contacts"]) if row["contacts"] else 0,
+            "progress": progress_percent(done, row["contacts"]),
         }
     return found
 

@@ -47,10 +47,12 @@ def campaign_counts(campaign_ids: Iterable[int]) -> dict[int, dict[str, int]]:
 def progress_of(counts: dict[str, int]) -> int:
     """Percent of contacts with a final outcome (sent or later, failed, unknown, cancelled)."""
     total = counts["total"]
-    if not total:
-        return 0
-    done = total - sum(counts[status] for status in NOT_DONE_STATES)
-    return int(done * 100 / total)
+    return progress_percent(total - sum(counts[status] for status in NOT_DONE_STATES), total)
+
+
+def progress_percent(done: int, total: int) -> int:
+    """``done`` of ``total`` as the whole percent a progress bar shows (0 for no contacts)."""
+    return int(done * 100 / total) if total else 0
 
 
 def campaign_split(campaign_ids: Iterable[int]) -> dict[int, dict[str, list[dict]]]:
